@@ -1,0 +1,1 @@
+//! Reading kernel crash dumps, resolving kernel symbols and reproducing `!poolused`.

@@ -1,0 +1,1 @@
+//! pooltag.txt and localtag.txt: parsing, lookup and WinDbg-style descriptions.

@@ -1,0 +1,2 @@
+//! pooltop: Windows kernel pool leak finder.
+fn main() {}
