@@ -1,0 +1,7 @@
+//! Reports: the `!poolused` table in WinDbg's text format, JSON and CSV.
+
+pub mod machine;
+pub mod select;
+pub mod windbg;
+
+pub use select::{OptionsError, PoolusedOptions, PoolusedTable, SortOrder, TagGlob, select};
