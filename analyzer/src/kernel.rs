@@ -1,0 +1,135 @@
+//! The NT kernel inside a dump: its image, its PDB identity, and the pool symbols and layouts read from the PDB.
+
+use std::collections::HashMap;
+
+use crate::dump::{ReadFault, VirtualMemory};
+use crate::pool::layout::LayoutError;
+use crate::pool::{TrackerLayout, TrackerSymbols};
+use crate::symbols::{PdbId, SymbolError, SymbolPath, StructLayout, find_pdb, pdb_id_from_mapped_image};
+
+/// Where the kernel's symbols came from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SymbolSource {
+    /// How they were obtained: `pdb`.
+    pub kind: &'static str,
+    /// The PDB's name, GUID and age as a store key, e.g. `ntkrnlmp.pdb/3844DB…1A`.
+    pub pdb: String,
+    /// Where the PDB was found.
+    pub location: String,
+}
+
+/// Kernel symbols and layouts needed for pool analysis.
+#[derive(Debug, Clone)]
+pub struct KernelSymbols {
+    /// The kernel image base.
+    pub base: u64,
+    /// The PDB identity read from the in-memory image.
+    pub pdb_id: PdbId,
+    /// Provenance, for reports.
+    pub source: SymbolSource,
+    /// Public symbol RVAs.
+    pub publics: HashMap<String, u32>,
+    /// `_POOL_TRACKER_TABLE` layout.
+    pub tracker_layout: TrackerLayout,
+    /// Other structure layouts read from the PDB (`_POOL_TRACKER_BIG_PAGES`, `_POOL_HEADER`), by name.
+    pub layouts: HashMap<String, StructLayout>,
+}
+
+/// Failures while resolving the kernel's symbols.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// No PDB identity could be read from the image.
+    #[error("kernel image at {base:#x}: {source}")]
+    Image {
+        /// Kernel base.
+        base: u64,
+        /// Why.
+        source: SymbolError,
+    },
+    /// The PDB was not found or not readable.
+    #[error(transparent)]
+    Symbols(#[from] SymbolError),
+    /// A required public symbol is missing from the PDB.
+    #[error("{pdb}: public symbol nt!{name} not found; is this an ntoskrnl PDB?")]
+    MissingSymbol {
+        /// PDB key.
+        pdb: String,
+        /// Symbol name.
+        name: &'static str,
+    },
+    /// A required structure is missing from the PDB's types.
+    #[error("{pdb}: type {name} not found in the PDB's type records")]
+    MissingType {
+        /// PDB key.
+        pdb: String,
+        /// Type name.
+        name: &'static str,
+    },
+    /// A structure has an unusable layout.
+    #[error("{pdb}: {source}")]
+    Layout {
+        /// PDB key.
+        pdb: String,
+        /// Why.
+        source: LayoutError,
+    },
+}
+
+/// Structures pooltop reads from the kernel PDB.
+pub const POOL_TYPES: [&str; 3] = ["_POOL_TRACKER_TABLE", "_POOL_TRACKER_BIG_PAGES", "_POOL_HEADER"];
+
+impl KernelSymbols {
+    /// Reads the image's RSDS record, finds the PDB on `path` and reads the pool symbols and layouts.
+    pub fn resolve(mem: &impl VirtualMemory, base: u64, path: &SymbolPath) -> Result<Self, KernelError> {
+        let pdb_id = pdb_id_from_mapped_image(|rva, buf: &mut [u8]| {
+            mem.read_virt(base.wrapping_add(u64::from(rva)), buf).map_err(Box::new)
+        })
+        .map_err(|source| KernelError::Image { base, source })?;
+        let found = find_pdb(path, &pdb_id)?;
+        let key = format!("{}/{}", pdb_id.name, pdb_id.store_key());
+        let publics = found.pdb.publics()?;
+        let layouts = found.pdb.struct_layouts(&POOL_TYPES)?;
+        let tracker = layouts
+            .get(TrackerLayout::STRUCT_NAME)
+            .ok_or(KernelError::MissingType { pdb: key.clone(), name: TrackerLayout::STRUCT_NAME })?;
+        let tracker_layout = TrackerLayout::from_fields(tracker.size, |name| {
+            tracker.field(name).map(|f| (f.offset, f.size))
+        })
+        .map_err(|source| KernelError::Layout { pdb: key.clone(), source })?;
+        Ok(Self {
+            base,
+            source: SymbolSource { kind: "pdb", pdb: key, location: found.found_at.clone() },
+            pdb_id,
+            publics,
+            tracker_layout,
+            layouts,
+        })
+    }
+
+    /// VA of a public symbol.
+    pub fn va(&self, name: &str) -> Option<u64> {
+        self.publics.get(name).map(|&rva| self.base.wrapping_add(u64::from(rva)))
+    }
+
+    /// VA of a public symbol that must exist.
+    pub fn required_va(&self, name: &'static str) -> Result<u64, KernelError> {
+        self.va(name).ok_or(KernelError::MissingSymbol { pdb: self.source.pdb.clone(), name })
+    }
+
+    /// The variables that locate the tracker tables.
+    pub fn tracker_symbols(&self) -> Result<TrackerSymbols, KernelError> {
+        Ok(TrackerSymbols {
+            pool_track_table: self.required_va("PoolTrackTable")?,
+            pool_track_table_size: self.required_va("PoolTrackTableSize")?,
+            expansion: self.va("PoolTrackTableExpansion"),
+            expansion_size: self.va("PoolTrackTableExpansionSize"),
+            ex_pool_tag_tables: self.va("ExPoolTagTables"),
+            ke_number_processors: self.va("KeNumberProcessors"),
+        })
+    }
+
+    /// `NtBuildNumber` without the free/checked flag bits, if readable.
+    pub fn build_number(&self, mem: &impl VirtualMemory) -> Option<Result<u32, ReadFault>> {
+        self.va("NtBuildNumber").map(|va| mem.read_u32(va).map(|v| v & 0x0FFF_FFFF))
+    }
+}
