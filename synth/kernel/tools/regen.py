@@ -1,0 +1,681 @@
+"""Build pooltop's fake Windows kernels (ntoskrnl.exe + ntkrnlmp.pdb) for three x64 layout eras.
+
+Run through ../regen.sh. For every era this script
+  1. copies the C sources into a private temporary directory, writes two headers of
+     _Static_asserts generated from the ERAS table below (struct sizes, field offsets, global sizes),
+  2. compiles the globals without debug info and the types with CodeView, links with lld-link
+     (twice, in two differently named directories, and insists on identical bytes),
+  3. reads every global's RVA from the lld /map file,
+  4. rewrites GUID and age (image RSDS, PDB stream, DBI stream; see pdbpatch.py),
+  5. checks the result with llvm-pdbutil and llvm-readobj (publics only, no S_GDATA32, struct
+     records equal to the table, RVAs from the PDB equal to the map, GUID/ages as intended),
+and finally replaces synth/kernel/store/ (a symbol store) and synth/src/kernels_generated.rs.
+
+The ERAS table is the single source of truth for layouts: the C compiler checks the C structs
+against it, llvm-pdbutil checks the emitted type records against it, and the Rust table is
+written from it. Python 3 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pdbpatch  # noqa: E402
+
+CLANG = "clang-19"
+LLD_LINK = "lld-link-19"
+PDBUTIL = "llvm-pdbutil-19"
+READOBJ = "llvm-readobj-19"
+
+IMAGE_NAME = "ntoskrnl.exe"
+PDB_NAME = "ntkrnlmp.pdb"
+IMAGE_BASE = 0x140000000
+SOURCES = ["nt_pool_types.h", "nt_pool_globals.c", "nt_pool_types.c"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A struct member: byte offset and width; bit position/length for bitfields."""
+
+    name: str
+    offset: int
+    size: int
+    bit_position: int | None = None
+    bit_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    c_name: str
+    size: int
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class Era:
+    name: str
+    macro: str
+    build: int
+    age: int
+    tag_table_capacity: int
+    tracker: Layout
+    big_pages: Layout
+    globals: tuple[tuple[str, int], ...]
+
+    @property
+    def guid(self) -> bytes:
+        return hashlib.sha256(f"pooltop fake kernel {self.name}".encode()).digest()[:16]
+
+    @property
+    def pdb_stream_age(self) -> int:
+        # Real post-processed symbol-server PDBs: the PDB-stream age is bumped, the DBI age matches the image.
+        return self.age + 1
+
+
+TRACKER_0x28 = Layout(
+    "_POOL_TRACKER_TABLE",
+    0x28,
+    (
+        Field("Key", 0x00, 4),
+        Field("NonPagedAllocs", 0x04, 4),
+        Field("NonPagedFrees", 0x08, 4),
+        Field("NonPagedBytes", 0x10, 8),
+        Field("PagedAllocs", 0x18, 4),
+        Field("PagedFrees", 0x1C, 4),
+        Field("PagedBytes", 0x20, 8),
+    ),
+)
+_TRACKER_0x38_FIELDS = (
+    Field("Key", 0x00, 4),
+    Field("NonPagedBytes", 0x08, 8),
+    Field("NonPagedAllocs", 0x10, 8),
+    Field("NonPagedFrees", 0x18, 8),
+    Field("PagedBytes", 0x20, 8),
+    Field("PagedAllocs", 0x28, 8),
+    Field("PagedFrees", 0x30, 8),
+)
+TRACKER_0x38 = Layout("_POOL_TRACKER_TABLE", 0x38, _TRACKER_0x38_FIELDS)
+TRACKER_0x50 = Layout(
+    "_POOL_TRACKER_TABLE",
+    0x50,
+    _TRACKER_0x38_FIELDS + (Field("AvailableLimit", 0x38, 16), Field("LimitInfo", 0x48, 8)),
+)
+_BIG_PAGES_0x18_FIELDS = (
+    Field("Va", 0x00, 8),
+    Field("Key", 0x08, 4),
+    Field("Pattern", 0x0C, 4, 0, 8),
+    Field("PoolType", 0x0C, 4, 8, 12),
+    Field("SlushSize", 0x0C, 4, 20, 12),
+    Field("NumberOfBytes", 0x10, 8),
+)
+BIG_PAGES_0x18 = Layout("_POOL_TRACKER_BIG_PAGES", 0x18, _BIG_PAGES_0x18_FIELDS)
+BIG_PAGES_0x20 = Layout(
+    "_POOL_TRACKER_BIG_PAGES", 0x20, _BIG_PAGES_0x18_FIELDS + (Field("ProcessBilled", 0x18, 8),)
+)
+POOL_HEADER = Layout(
+    "_POOL_HEADER",
+    0x10,
+    (
+        Field("PreviousSize", 0x00, 2, 0, 8),
+        Field("PoolIndex", 0x00, 2, 8, 8),
+        Field("BlockSize", 0x02, 2, 0, 8),
+        Field("PoolType", 0x02, 2, 8, 8),
+        Field("Ulong1", 0x00, 4),
+        Field("PoolTag", 0x04, 4),
+        Field("ProcessBilled", 0x08, 8),
+        Field("AllocatorBackTraceIndex", 0x08, 2),
+        Field("PoolTagHash", 0x0A, 2),
+    ),
+)
+LIST_ENTRY = Layout("_LIST_ENTRY", 0x10, (Field("Flink", 0x00, 8), Field("Blink", 0x08, 8)))
+
+
+def _globals(capacity: int, session_table: bool) -> tuple[tuple[str, int], ...]:
+    """Kernel globals and their sizes in bytes, in the order the Rust table lists them."""
+    items = [
+        ("PoolTrackTable", 8),
+        ("PoolTrackTableSize", 8),
+        ("PoolTrackTableMask", 8),
+        ("PoolTrackTableExpansion", 8),
+        ("PoolTrackTableExpansionSize", 8),
+        ("ExPoolTagTables", 8 * capacity),
+        ("KeNumberProcessors", 4),
+        ("NtBuildNumber", 4),
+        ("PoolBigPageTable", 8),
+        ("PoolBigPageTableSize", 8),
+        ("ExpPoolBigEntriesInUse", 4),
+        ("PoolHitTag", 4),
+        ("PsLoadedModuleList", 16),
+        ("KdDebuggerDataBlock", 0x380),
+    ]
+    if session_table:
+        items.append(("ExpSessionPoolTrackTable", 8))
+    items += [("ExpSessionPoolTrackTableSize", 8), ("ExpSessionPoolTrackTableMask", 8)]
+    return tuple(items)
+
+
+ERAS = (
+    Era("w10-1607", "POOLTOP_ERA_W10_1607", 14393, 0x1, 640, TRACKER_0x28, BIG_PAGES_0x18, _globals(640, True)),
+    Era("w10-2004", "POOLTOP_ERA_W10_2004", 19041, 0x2, 1280, TRACKER_0x38, BIG_PAGES_0x18, _globals(1280, True)),
+    Era("w11-21h2", "POOLTOP_ERA_W11_21H2", 22000, 0x1A, 2048, TRACKER_0x50, BIG_PAGES_0x20, _globals(2048, False)),
+)
+
+# Globals that are documented as absent in an era (checked against the link map).
+ABSENT = {"w11-21h2": ("ExpSessionPoolTrackTable",)}
+
+
+class RegenError(Exception):
+    pass
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RegenError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# C side: generated assertions
+
+
+def layout_asserts(era: Era) -> str:
+    out = [
+        "/* Generated by tools/regen.py for era " + era.name + ": layouts checked against its table. */",
+        "#include <stddef.h>",
+    ]
+    for layout in (era.tracker, era.big_pages, POOL_HEADER, LIST_ENTRY):
+        t = f"struct {layout.c_name}"
+        out.append(f'_Static_assert(sizeof({t}) == {layout.size:#x}, "{layout.c_name} size");')
+        for f in layout.fields:
+            if f.bit_position is not None:
+                # sizeof/offsetof do not apply to bitfields; check_types() verifies them in the PDB.
+                continue
+            out.append(
+                f'_Static_assert(sizeof((({t} *)0)->{f.name}) == {f.size}, "{layout.c_name}.{f.name} size");'
+            )
+            out.append(
+                f'_Static_assert(offsetof({t}, {f.name}) == {f.offset:#x}, "{layout.c_name}.{f.name} offset");'
+            )
+    return "\n".join(out) + "\n"
+
+
+def globals_asserts(era: Era) -> str:
+    out = ["/* Generated by tools/regen.py for era " + era.name + ": global sizes checked against its table. */"]
+    for name, size in era.globals:
+        out.append(f'_Static_assert(sizeof({name}) == {size:#x}, "{name} size");')
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+
+@dataclass
+class Built:
+    image: bytes
+    pdb: bytes
+    map_text: str
+
+
+def build(era: Era, src_dir: Path, work: Path) -> Built:
+    work.mkdir(parents=True)
+    for name in SOURCES:
+        shutil.copyfile(src_dir / name, work / name)
+    (work / "pooltop_layout_asserts.h").write_text(layout_asserts(era))
+    (work / "pooltop_globals_asserts.h").write_text(globals_asserts(era))
+    common = [
+        CLANG,
+        "--target=x86_64-pc-windows-msvc",
+        "-O1",
+        "-ffreestanding",
+        "-fno-builtin",
+        "-fno-stack-protector",
+        "-ffile-compilation-dir=.",
+        "-I.",
+        f"-D{era.macro}",
+        "-c",
+    ]
+    # Globals: no debug info at all, so they appear in the PDB only as S_PUB32 (as in real kernels).
+    run(common + ["-g0", "-o", "nt_pool_globals.obj", "nt_pool_globals.c"], work)
+    # Types: full CodeView type records, no data and no code.
+    run(
+        common
+        + [
+            "-g",
+            "-gcodeview",
+            "-fstandalone-debug",
+            "-fno-eliminate-unused-debug-types",
+            "-gno-codeview-command-line",
+            "-o",
+            "nt_pool_types.obj",
+            "nt_pool_types.c",
+        ],
+        work,
+    )
+    run(
+        [
+            LLD_LINK,
+            "/nologo",
+            "/nodefaultlib",
+            "/subsystem:native",
+            "/entry:KiSystemStartup",
+            f"/base:{IMAGE_BASE:#x}",
+            "/opt:noref",
+            "/opt:noicf",
+            "/debug",
+            f"/pdb:{PDB_NAME}",
+            f"/pdbaltpath:{PDB_NAME}",
+            "/pdbsourcepath:C:\\build",
+            "/Brepro",
+            "/map:ntoskrnl.map",
+            f"/out:{IMAGE_NAME}",
+            "nt_pool_globals.obj",
+            "nt_pool_types.obj",
+        ],
+        work,
+    )
+    return Built(
+        image=(work / IMAGE_NAME).read_bytes(),
+        pdb=(work / PDB_NAME).read_bytes(),
+        map_text=(work / "ntoskrnl.map").read_text(),
+    )
+
+
+def parse_map(text: str) -> dict[str, int]:
+    """RVAs of all publics in an lld-link /map file ("Publics by Value" table)."""
+    m = re.search(r"Preferred load address is ([0-9a-fA-F]+)", text)
+    if not m or int(m.group(1), 16) != IMAGE_BASE:
+        raise RegenError("map: unexpected or missing preferred load address")
+    rvas: dict[str, int] = {}
+    in_publics = False
+    for line in text.splitlines():
+        if "Publics by Value" in line:
+            in_publics = True
+            continue
+        if in_publics and line.strip().startswith("entry point at"):
+            break
+        fields = line.split()
+        if in_publics and len(fields) >= 4 and re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{8}", fields[0]):
+            name, va = fields[1], int(fields[2], 16)
+            if name in rvas:
+                raise RegenError(f"map: {name} listed twice")
+            rvas[name] = va - IMAGE_BASE
+    if not rvas:
+        raise RegenError("map: no publics found")
+    return rvas
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent checks with the LLVM tools
+
+
+def guid_text(guid: bytes) -> str:
+    s = pdbpatch.guid_store_form(guid)
+    return f"{{{s[0:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:32]}}}"
+
+
+def check_pdb(era: Era, pdb_path: Path, rvas: dict[str, int]) -> None:
+    dump = run([PDBUTIL, "dump", "--summary", "--section-headers", "--publics", "--globals", "--symbols", str(pdb_path)], pdb_path.parent)
+    yaml = run([PDBUTIL, "pdb2yaml", "--pdb-stream", "--dbi-stream", str(pdb_path)], pdb_path.parent)
+
+    if f"GUID: {guid_text(era.guid)}" not in dump:
+        raise RegenError(f"{era.name}: llvm-pdbutil reports another GUID")
+    if not re.search(rf"^\s+Age: {era.pdb_stream_age}$", dump, re.M):
+        raise RegenError(f"{era.name}: llvm-pdbutil reports another PDB-stream age")
+    dbi = re.search(r"DbiStream:\n(?:.*\n)*?\s+Age:\s+(\d+)", yaml)
+    if not dbi or int(dbi.group(1)) != era.age:
+        raise RegenError(f"{era.name}: llvm-pdbutil reports another DBI age")
+
+    for kind in ("S_GDATA32", "S_LDATA32", "S_GTHREAD32", "S_LTHREAD32"):
+        if kind in dump:
+            raise RegenError(f"{era.name}: the PDB has {kind} records; globals must be publics only")
+
+    sections = {}
+    for m in re.finditer(r"SECTION HEADER #(\d+)\n\s+\S+ name\n\s+[0-9A-F]+ virtual size\n\s+([0-9A-F]+) virtual address", dump):
+        sections[int(m.group(1))] = int(m.group(2), 16)
+    publics = {}
+    for m in re.finditer(r"S_PUB32 \[size = \d+\] `([^`]+)`\n\s+flags = [^,]*, addr = (\d+):(\d+)", dump):
+        publics[m.group(1)] = sections[int(m.group(2))] + int(m.group(3))
+    for name, _size in era.globals:
+        if name not in publics:
+            raise RegenError(f"{era.name}: no S_PUB32 for {name}")
+        if publics[name] != rvas[name]:
+            raise RegenError(f"{era.name}: S_PUB32 {name} gives RVA {publics[name]:#x}, the map {rvas[name]:#x}")
+
+    types = run([PDBUTIL, "dump", "--types", str(pdb_path)], pdb_path.parent)
+    check_types(era, types)
+
+
+def check_types(era: Era, types: str) -> None:
+    records: dict[str, str] = {}
+    for m in re.finditer(r"^\s+(0x[0-9A-F]+) \| (LF_\w+) \[size = \d+\](.*?)(?=^\s+0x[0-9A-F]+ \| |\Z)", types, re.M | re.S):
+        records[m.group(1)] = m.group(2) + m.group(3)
+    for layout in (era.tracker, era.big_pages, POOL_HEADER, LIST_ENTRY):
+        defs = [
+            r for r in records.values()
+            if r.startswith(f"LF_STRUCTURE `{layout.c_name}`") and "forward ref" not in r
+        ]
+        if len(defs) != 1:
+            raise RegenError(f"{era.name}: expected one LF_STRUCTURE {layout.c_name}, found {len(defs)}")
+        m = re.search(r"field list: (0x[0-9A-F]+).*sizeof (\d+)", defs[0], re.S)
+        if not m or int(m.group(2)) != layout.size:
+            raise RegenError(f"{era.name}: {layout.c_name} has the wrong size in the PDB")
+        members = re.findall(r"LF_MEMBER \[name = `(\w+)`, Type = (0x[0-9A-F]+)[^,]*, offset = (\d+)", records[m.group(1)])
+        if [name for name, _, _ in members] != [f.name for f in layout.fields]:
+            raise RegenError(f"{era.name}: {layout.c_name} members differ: {[n for n, _, _ in members]}")
+        for (name, type_index, offset), f in zip(members, layout.fields):
+            if int(offset) != f.offset:
+                raise RegenError(f"{era.name}: {layout.c_name}.{name} at {offset}, table says {f.offset}")
+            if f.bit_position is not None:
+                bf = re.search(r"LF_BITFIELD.*bit offset = (\d+), # bits = (\d+)", records.get(type_index, ""), re.S)
+                if not bf or (int(bf.group(1)), int(bf.group(2))) != (f.bit_position, f.bit_length):
+                    raise RegenError(f"{era.name}: {layout.c_name}.{name} bitfield differs from the table")
+
+
+def check_image(era: Era, image_path: Path, info: pdbpatch.PeInfo) -> None:
+    out = run([READOBJ, "--file-headers", "--coff-debug-directory", str(image_path)], image_path.parent)
+    if f"PDBGUID: {guid_text(era.guid)}" not in out or f"PDBAge: {era.age}\n" not in out:
+        raise RegenError(f"{era.name}: llvm-readobj reports another RSDS GUID/age")
+    if f"PDBFileName: {PDB_NAME}\n" not in out:
+        raise RegenError(f"{era.name}: RSDS name is not {PDB_NAME}")
+    if f"SizeOfImage: {info.size_of_image}\n" not in out or f"(0x{info.time_date_stamp:X})" not in out:
+        raise RegenError(f"{era.name}: llvm-readobj disagrees on TimeDateStamp/SizeOfImage")
+    if info.export_dll_name != IMAGE_NAME:
+        raise RegenError(f"{era.name}: export directory names {info.export_dll_name!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-era pipeline
+
+
+@dataclass
+class Result:
+    era: Era
+    image: bytes
+    pdb: bytes
+    rvas: dict[str, int]
+    info: pdbpatch.PeInfo
+
+    @property
+    def pdb_key(self) -> str:
+        return pdbpatch.guid_store_form(self.era.guid) + f"{self.era.age:X}"
+
+    @property
+    def image_key(self) -> str:
+        return f"{self.info.time_date_stamp:08X}{self.info.size_of_image:x}"
+
+    @property
+    def pdb_store_path(self) -> str:
+        return f"{PDB_NAME}/{self.pdb_key}/{PDB_NAME}"
+
+    @property
+    def image_store_path(self) -> str:
+        return f"{IMAGE_NAME}/{self.image_key}/{IMAGE_NAME}"
+
+
+def make_era(era: Era, src_dir: Path, tmp: Path) -> Result:
+    first = build(era, src_dir, tmp / era.name / "a")
+    second = build(era, src_dir, tmp / era.name / "second-build-elsewhere")
+    if (first.image, first.pdb, first.map_text) != (second.image, second.pdb, second.map_text):
+        raise RegenError(f"{era.name}: two builds in different directories differ (not reproducible)")
+
+    all_rvas = parse_map(first.map_text)
+    rvas = {}
+    for name, _size in era.globals:
+        if name not in all_rvas:
+            raise RegenError(f"{era.name}: {name} is missing from the link map")
+        rvas[name] = all_rvas[name]
+    for name in ABSENT.get(era.name, ()):
+        if name in all_rvas:
+            raise RegenError(f"{era.name}: {name} must not exist in this era")
+
+    image = bytearray(first.image)
+    pdb = bytearray(first.pdb)
+    before = pdbpatch.parse_pe(image)
+    ident = pdbpatch.read_pdb_identity(pdb)
+    if before.rsds_guid != ident.guid or before.rsds_age != ident.dbi_age:
+        raise RegenError(f"{era.name}: lld's image and PDB do not match before patching")
+    pdbpatch.patch_pe_identity(image, era.guid, era.age)
+    pdbpatch.patch_pdb_identity(pdb, era.guid, era.pdb_stream_age, era.age)
+    info = pdbpatch.parse_pe(image)
+    after = pdbpatch.read_pdb_identity(pdb)
+    if (info.rsds_guid, info.rsds_age, info.rsds_path) != (era.guid, era.age, PDB_NAME):
+        raise RegenError(f"{era.name}: RSDS patch did not take")
+    if (after.guid, after.pdb_stream_age, after.dbi_age) != (era.guid, era.pdb_stream_age, era.age):
+        raise RegenError(f"{era.name}: PDB patch did not take")
+    if info.image_base != IMAGE_BASE:
+        raise RegenError(f"{era.name}: image base {info.image_base:#x}")
+
+    check_dir = tmp / era.name / "check"
+    check_dir.mkdir()
+    (check_dir / PDB_NAME).write_bytes(pdb)
+    (check_dir / IMAGE_NAME).write_bytes(image)
+    check_pdb(era, check_dir / PDB_NAME, rvas)
+    check_image(era, check_dir / IMAGE_NAME, info)
+    return Result(era, bytes(image), bytes(pdb), rvas, info)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rust table
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+# The Rust text is laid out the way rustfmt (edition 2024, max width 100) would lay it out, so that
+# `cargo fmt` leaves the generated file alone (kernels.rs also marks the module #[rustfmt::skip]).
+MAX_WIDTH = 100
+
+
+def rust_field(f: Field | None, indent: str) -> str:
+    if f is None:
+        return "None"
+    if f.bit_position is None:
+        rows = (("offset", f"{f.offset:#x}"), ("size", str(f.size)))
+        struct = "Field"
+    else:
+        rows = (
+            ("offset", f"{f.offset:#x}"),
+            ("unit_size", str(f.size)),
+            ("bit_position", str(f.bit_position)),
+            ("bit_length", str(f.bit_length)),
+        )
+        struct = "BitField"
+    body = "".join(f"{indent}    {k}: {v},\n" for k, v in rows)
+    return f"{struct} {{\n{body}{indent}}}"
+
+
+def rust_call_line(indent: str, key: str, macro: str, arg: str) -> str:
+    line = f'{indent}{key}: {macro}("{arg}"),'
+    if len(line) <= MAX_WIDTH:
+        return line
+    return f'{indent}{key}: {macro}(\n{indent}    "{arg}"\n{indent}),'
+
+
+def rust_byte_array(indent: str, key: str, data: bytes) -> str:
+    items = [f"0x{b:02x}" for b in data]
+    line = f"{indent}{key}: [{', '.join(items)}],"
+    if len(line) <= MAX_WIDTH:
+        return line
+    inner = indent + "    "
+    rows, cur = [], ""
+    for item in items:
+        cand = f"{cur} {item}," if cur else f"{item},"
+        if len(inner) + len(cand) > MAX_WIDTH:
+            rows.append(cur)
+            cand = f"{item},"
+        cur = cand
+    rows.append(cur)
+    return f"{indent}{key}: [\n" + "".join(f"{inner}{r}\n" for r in rows) + f"{indent}],"
+
+
+# Rust struct name, layout attribute on FakeKernel, and (rust field, C field, optional?) rows.
+RUST_LAYOUTS = (
+    (
+        "TrackerLayout",
+        "tracker",
+        (
+            ("key", "Key", False),
+            ("non_paged_allocs", "NonPagedAllocs", False),
+            ("non_paged_frees", "NonPagedFrees", False),
+            ("non_paged_bytes", "NonPagedBytes", False),
+            ("paged_allocs", "PagedAllocs", False),
+            ("paged_frees", "PagedFrees", False),
+            ("paged_bytes", "PagedBytes", False),
+            ("available_limit", "AvailableLimit", True),
+            ("limit_info", "LimitInfo", True),
+        ),
+    ),
+    (
+        "BigPageLayout",
+        "big_page",
+        (
+            ("va", "Va", False),
+            ("key", "Key", False),
+            ("pattern", "Pattern", False),
+            ("pool_type", "PoolType", False),
+            ("slush_size", "SlushSize", False),
+            ("number_of_bytes", "NumberOfBytes", False),
+            ("process_billed", "ProcessBilled", True),
+        ),
+    ),
+    (
+        "PoolHeaderLayout",
+        "pool_header",
+        tuple((snake(f.name), f.name, False) for f in POOL_HEADER.fields),
+    ),
+)
+
+
+def rust_layout(struct: str, rows, layout: Layout, indent: str) -> str:
+    inner = indent + "    "
+    lines = [f"{struct} {{", f"{inner}size: {layout.size:#x},"]
+    for rust_name, c_name, optional in rows:
+        f = layout.field(c_name)
+        if f is None and not optional:
+            raise RegenError(f"{layout.c_name} lacks {c_name}")
+        if optional and f is not None:
+            value = f"Some({rust_field(f, inner)})"
+        else:
+            value = rust_field(f, inner)
+        lines.append(f"{inner}{rust_name}: {value},")
+    known = {c for _, c, _ in rows}
+    for f in layout.fields:
+        if f.name not in known:
+            raise RegenError(f"{layout.c_name}.{f.name} has no Rust field")
+    lines.append(f"{indent}}}")
+    return "\n".join(lines)
+
+
+def rust_table(results: list[Result]) -> str:
+    out = [
+        "// @generated by synth/kernel/regen.sh (tools/regen.py). Do not edit: edit the generator and",
+        "// rerun it. RVAs come from lld-link's /map file, layouts from the generator's table (which the",
+        "// C compiler and llvm-pdbutil checked against the built fixtures).",
+        "",
+        "use super::{",
+        "    BigPageLayout, BitField, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout, TrackerLayout,",
+        "};",
+        "",
+        "/// Every fake kernel, oldest era first.",
+        f"pub(super) static KERNELS: [FakeKernel; {len(results)}] = [",
+    ]
+    for r in results:
+        e = r.era
+        out += [
+            "    FakeKernel {",
+            f'        era: "{e.name}",',
+            f"        build: {e.build},",
+            rust_call_line("        ", "image", "include_bytes!", f"../kernel/store/{r.image_store_path}"),
+            f'        image_store_path: "{r.image_store_path}",',
+            rust_call_line("        ", "pdb", "include_bytes!", f"../kernel/store/{r.pdb_store_path}"),
+            f'        pdb_store_path: "{r.pdb_store_path}",',
+            f'        pdb_store_key: "{r.pdb_key}",',
+            rust_byte_array("        ", "guid", e.guid),
+            f"        age: {e.age:#x},",
+            f"        pdb_stream_age: {e.pdb_stream_age:#x},",
+            f"        image_base: {IMAGE_BASE:#x},",
+            f"        size_of_image: {r.info.size_of_image:#x},",
+            f"        time_date_stamp: {r.info.time_date_stamp:#010x},",
+            f"        tracker_entry_size: {e.tracker.size:#x},",
+            f"        big_page_entry_size: {e.big_pages.size:#x},",
+            f"        pool_header_size: {POOL_HEADER.size:#x},",
+            f"        tag_table_capacity: {e.tag_table_capacity},",
+            "        globals: &[",
+        ]
+        for name, size in e.globals:
+            out += [
+                "            GlobalSymbol {",
+                f'                name: "{name}",',
+                f"                rva: {r.rvas[name]:#x},",
+                f"                size: {size:#x},",
+                "            },",
+            ]
+        out.append("        ],")
+        for (struct, attr, rows), layout in zip(RUST_LAYOUTS, (e.tracker, e.big_pages, POOL_HEADER)):
+            out.append(f"        {attr}: {rust_layout(struct, rows, layout, '        ')},")
+        out.append("    },")
+    out.append("];")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kernel-dir", type=Path, required=True, help="synth/kernel")
+    parser.add_argument("--rust-out", type=Path, required=True, help="synth/src/kernels_generated.rs")
+    args = parser.parse_args()
+    kernel_dir = args.kernel_dir.resolve()
+    src_dir = kernel_dir / "src"
+
+    with tempfile.TemporaryDirectory(prefix="pooltop-kernels-") as tmp_name:
+        tmp = Path(tmp_name)
+        results = [make_era(era, src_dir, tmp) for era in ERAS]
+        for a in results:
+            for b in results:
+                if a is not b and (a.image_key == b.image_key or a.pdb_key == b.pdb_key):
+                    raise RegenError(f"{a.era.name} and {b.era.name} share a store key")
+
+        store = tmp / "store"
+        for r in results:
+            for rel, data in ((r.pdb_store_path, r.pdb), (r.image_store_path, r.image)):
+                path = store / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        rust = rust_table(results)
+
+        # Only now touch the repository.
+        target = kernel_dir / "store"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(store, target)
+        args.rust_out.write_text(rust)
+
+    for r in results:
+        print(f"{r.era.name:9} build {r.era.build}  {r.pdb_store_path}  {r.image_store_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RegenError, pdbpatch.PatchError) as err:
+        print(f"regen: error: {err}", file=sys.stderr)
+        sys.exit(1)
