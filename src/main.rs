@@ -1,2 +1,41 @@
-//! pooltop: Windows kernel pool leak finder.
-fn main() {}
+//! pooltop: finds Windows kernel pool leaks. See the README.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = match &cli.command {
+        cli::Command::Dump(args) => commands::dump::run(args, &mut stdout),
+        cli::Command::Demo(args) => commands::demo::run(args, &mut stdout),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pooltop: error: {}", one_line(&error));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line, leaving out causes whose text the message already contains (the
+/// library errors quote their causes).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}

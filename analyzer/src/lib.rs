@@ -1,1 +1,17 @@
 //! Reading kernel crash dumps, resolving kernel symbols and reproducing `!poolused`.
+//!
+//! - [`dump`]: opening and validating dumps over kdmp-parser, virtual reads;
+//! - [`modules`]: the loaded-module list;
+//! - [`symbols`]: PDB identity, symbol paths and stores, PDB reading;
+//! - [`kernel`]: the kernel's pool symbols and layouts;
+//! - [`pool`]: tracker layouts, counters and the per-processor summation;
+//! - [`report`]: `!poolused` selection and the table, JSON and CSV renderers;
+//! - [`analysis`]: all of it together for one dump.
+
+pub mod analysis;
+pub mod dump;
+pub mod kernel;
+pub mod modules;
+pub mod pool;
+pub mod report;
+pub mod symbols;

@@ -1,0 +1,51 @@
+//! `pooltop demo`: builds a leaking system's dump with the embedded fake kernel, then analyses it exactly as
+//! `pooltop dump` would. Needs no compiler or other tool at run time.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use pooltop_synth::dump::DumpFormat;
+use pooltop_synth::scenario::demo::{DEMO_POOLTAG, demo_scenario};
+
+use crate::cli::{DemoArgs, DumpArgs};
+
+/// Runs `pooltop demo`.
+pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+    let temp;
+    let dir: PathBuf = match &args.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new().prefix("pooltop-demo-").tempdir().context("creating a temporary folder")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let scenario = demo_scenario();
+    let symbols = dir.join("symbols");
+    scenario.kernel.write_symbol_store(&symbols).context("writing the demo symbol store")?;
+    let pooltag = dir.join("pooltag.txt");
+    std::fs::write(&pooltag, DEMO_POOLTAG).with_context(|| format!("writing {}", pooltag.display()))?;
+    let dump = dir.join("MEMORY.DMP");
+    let built = scenario.build().context("building the demo system")?;
+    built.write_file(DumpFormat::KernelBitmap, &dump).context("writing the demo dump")?;
+    eprintln!(
+        "pooltop demo: wrote {} (kernel bitmap dump, build {}, {} processors), its ntkrnlmp.pdb in {} and a demo pooltag.txt",
+        dump.display(),
+        scenario.kernel.build,
+        scenario.processors,
+        symbols.display()
+    );
+    eprintln!(
+        "pooltop demo: running `pooltop dump {} --symbol-path srv*{} --pooltag {}`",
+        dump.display(),
+        symbols.display(),
+        pooltag.display()
+    );
+    let mut table = args.table.clone();
+    table.pooltag.get_or_insert(pooltag);
+    let dump_args = DumpArgs { dump, symbol_path: Some(format!("srv*{}", symbols.display())), table };
+    super::dump::run(&dump_args, out)
+}

@@ -1,0 +1,68 @@
+//! `pooltop dump`: the `!poolused` table of a crash dump.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use pooltop_analyzer::analysis::DumpAnalysis;
+use pooltop_analyzer::report::{self, PoolusedOptions, SortOrder, TagGlob, machine, windbg};
+use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
+use pooltop_pooltag::{PoolTagDb, locate};
+
+use crate::cli::{DumpArgs, Format, Sort, TableArgs};
+
+/// Runs `pooltop dump`.
+pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
+    let options = table_options(&args.table)?;
+    let db = load_pooltag(&args.table)?;
+    let symbol_path = SymbolPath::from_sources(args.symbol_path.as_deref(), &SymbolEnv::from_process());
+    let analysis = DumpAnalysis::open(&args.dump, &symbol_path)?;
+    let usage = if options.session { analysis.session_pool_usage()? } else { analysis.pool_usage()? };
+    let table = report::select(&usage, &options);
+    let mut warnings: Vec<String> = analysis.warnings().to_vec();
+    warnings.extend(usage.warnings.iter().cloned());
+    let text = match args.table.format {
+        Format::Table => windbg::render(&table, &db),
+        Format::Json => machine::render_json(&table, &db, &analysis.context(), &warnings)?,
+        Format::Csv => machine::render_csv(&table, &db)?,
+    };
+    out.write_all(text.as_bytes()).context("writing the report")?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Turns the command-line options into `!poolused` options.
+pub fn table_options(args: &TableArgs) -> Result<PoolusedOptions> {
+    let mut options = if let Some(words) = &args.poolused {
+        let flags_text = words.first().map(String::as_str).unwrap_or("0");
+        let digits = flags_text.trim_start_matches("0x").trim_start_matches("0X");
+        let Ok(flags) = u32::from_str_radix(digits, 16) else {
+            bail!("--poolused {flags_text:?}: FLAGS is a hexadecimal number as in WinDbg (e.g. 2, 0x3)");
+        };
+        PoolusedOptions::from_windbg(flags, words.get(1).map(String::as_str))?
+    } else {
+        PoolusedOptions {
+            sort: match args.sort {
+                Sort::Nonpaged => SortOrder::NonPaged,
+                Sort::Paged => SortOrder::Paged,
+                Sort::Tag => SortOrder::Tag,
+            },
+            verbose: args.verbose,
+            session: args.session,
+            tag: args.tag.as_deref().map(TagGlob::parse).transpose()?,
+            top: None,
+        }
+    };
+    options.top = args.top;
+    Ok(options)
+}
+
+/// Loads pooltag.txt (and localtag.txt) or an empty database with a one-line hint.
+pub fn load_pooltag(args: &TableArgs) -> Result<PoolTagDb> {
+    let located = locate(args.pooltag.as_deref())?;
+    if let Some(hint) = located.not_found_hint() {
+        eprintln!("{hint}");
+    }
+    Ok(located.load()?)
+}

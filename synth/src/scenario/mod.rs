@@ -1,0 +1,366 @@
+//! A whole synthetic Windows system in a crash dump, built from a ground-truth model: the fake kernel image
+//! (real PE headers, RSDS record, export name `ntoskrnl.exe`) mapped at a kernel address, its globals set,
+//! `KDDEBUGGER_DATA64`, `PsLoadedModuleList`, the per-processor pool tracker tables
+//! (`ExPoolTagTables[0..KeNumberProcessors)`, keys at the same hash slot in every table, counters split so that
+//! single tables underflow), an expansion table and, for kernels that have one, a session pool tracker.
+//!
+//! The layouts written here come from the fixture's own table ([`crate::kernels`]), never from pooltop's
+//! analyzer, so that a reader bug cannot be mirrored by the generator.
+
+pub mod demo;
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use object::LittleEndian as LE;
+use object::read::pe::PeFile64;
+
+use crate::dump::{DumpBuilder, DumpError, DumpFormat, LARGE_PAGE_SIZE, PAGE_SIZE};
+use crate::kernels::{FakeKernel, Field, TrackerLayout};
+pub use model::{Counts, Placement, TagTruth, split_across_processors, tracker_hash};
+
+/// Kernel image base used by every scenario (2 MiB aligned, as real kernels are).
+pub const KERNEL_BASE: u64 = 0xFFFF_F807_2A40_0000;
+/// Start of the nonpaged-pool area where tables and module entries are placed.
+pub const POOL_BASE: u64 = 0xFFFF_C608_0000_0000;
+/// A 2 MiB-aligned area backed by large pages.
+pub const LARGE_PAGE_BASE: u64 = 0xFFFF_C608_4000_0000;
+/// Session-space area where the session pool tracker is placed.
+pub const SESSION_BASE: u64 = 0xFFFF_F900_C000_0000;
+
+/// Why a scenario could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The dump writer refused an operation.
+    #[error(transparent)]
+    Dump(#[from] DumpError),
+    /// The embedded kernel image could not be parsed.
+    #[error("fake kernel image {era}: {reason}")]
+    Image {
+        /// Era name.
+        era: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The model does not fit the tables.
+    #[error("{0}")]
+    Model(String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The fake kernel (layout era).
+    pub kernel: &'static FakeKernel,
+    /// `KeNumberProcessors` and the header's processor count.
+    pub processors: u32,
+    /// `PoolTrackTableSize` (2^n + 1).
+    pub table_entries: u64,
+    /// The ground truth.
+    pub tags: Vec<TagTruth>,
+    /// Session pool ground truth (written only if the kernel has `ExpSessionPoolTrackTable`).
+    pub session_tags: Vec<TagTruth>,
+    /// Module names loaded after `ntoskrnl.exe` and `hal.dll`.
+    pub drivers: Vec<String>,
+    /// Put processor 1's table inside a 2 MiB page at an offset that is not 4 KiB aligned.
+    pub large_page_table: bool,
+    /// Size of physical memory in pages.
+    pub physical_pages: u64,
+}
+
+/// Where the scenario put things, for tests that corrupt them.
+#[derive(Debug, Clone, Default)]
+pub struct Placed {
+    /// Kernel image base.
+    pub kernel_base: u64,
+    /// Tracker table VA per processor (index 0 = `PoolTrackTable`).
+    pub tables: Vec<u64>,
+    /// Expansion table VA (0 if empty).
+    pub expansion: u64,
+    /// VA of `nt!PsLoadedModuleList` (the list head).
+    pub module_list_head: u64,
+    /// Module list entry VA by module name, in load order.
+    pub module_entries: Vec<(String, u64)>,
+    /// VA of `KDDEBUGGER_DATA64`.
+    pub kdbg: u64,
+    /// Session tracker table VA, if written.
+    pub session_table: Option<u64>,
+    /// Hash slot of every hashed tag.
+    pub slots: BTreeMap<[u8; 4], u64>,
+}
+
+impl Placed {
+    /// VA of a global of the scenario's kernel.
+    pub fn global(&self, kernel: &FakeKernel, name: &str) -> Option<u64> {
+        kernel.va(name, self.kernel_base)
+    }
+}
+
+/// A built scenario: the dump memory plus where things are.
+#[derive(Debug, Clone)]
+pub struct BuiltScenario {
+    /// The dump memory and header, still editable.
+    pub dump: DumpBuilder,
+    /// Placement facts.
+    pub placed: Placed,
+    /// The scenario it was built from.
+    pub scenario: Scenario,
+}
+
+impl BuiltScenario {
+    /// Writes the dump file.
+    pub fn write_file(&self, format: DumpFormat, path: &Path) -> Result<u64> {
+        Ok(self.dump.write_file(format, path)?)
+    }
+
+    /// The dump file's bytes.
+    pub fn to_bytes(&self, format: DumpFormat) -> Result<Vec<u8>> {
+        Ok(self.dump.to_bytes(format)?)
+    }
+}
+
+impl Scenario {
+    /// An empty scenario on `kernel` with 4 processors and 4,097-entry tables.
+    pub fn new(kernel: &'static FakeKernel) -> Self {
+        Self {
+            kernel,
+            processors: 4,
+            table_entries: 4097,
+            tags: Vec::new(),
+            session_tags: Vec::new(),
+            drivers: Vec::new(),
+            large_page_table: true,
+            physical_pages: 0x8000,
+        }
+    }
+
+    /// Builds the dump memory.
+    pub fn build(&self) -> Result<BuiltScenario> {
+        let mut b = Builder { dump: DumpBuilder::new(self.physical_pages)?, next_pool: POOL_BASE };
+        let kernel = self.kernel;
+        let mut placed = Placed { kernel_base: KERNEL_BASE, ..Placed::default() };
+        map_image(&mut b.dump, kernel, KERNEL_BASE)?;
+        let global = |name: &str| {
+            kernel.va(name, KERNEL_BASE).ok_or_else(|| ScenarioError::Model(format!("{} has no global {name}", kernel.era)))
+        };
+
+        // Tracker tables.
+        let processors = self.processors.max(1) as usize;
+        if !(self.table_entries >= 3 && (self.table_entries - 1).is_power_of_two()) {
+            return Err(ScenarioError::Model(format!("table size {} is not 2^n + 1", self.table_entries)));
+        }
+        let layout = &kernel.tracker;
+        let table_bytes = self.table_entries * layout.size;
+        for cpu in 0..processors {
+            let va = if cpu == 1 && self.large_page_table {
+                let pfn = b.dump.alloc_large_page()?;
+                b.dump.map_2m(LARGE_PAGE_BASE, pfn)?;
+                if table_bytes + 0x10 > LARGE_PAGE_SIZE {
+                    return Err(ScenarioError::Model("table too large for one 2 MiB page".into()));
+                }
+                LARGE_PAGE_BASE + 0x10
+            } else {
+                b.alloc(table_bytes)?
+            };
+            placed.tables.push(va);
+        }
+        let mask = self.table_entries - 2;
+        let mut used = vec![false; self.table_entries as usize];
+        let mut expansion = Vec::new();
+        for truth in &self.tags {
+            if truth.placement == Placement::Expansion {
+                expansion.push(*truth);
+                continue;
+            }
+            let mut slot = tracker_hash(truth.tag, mask);
+            let mut probes = 0;
+            while used[slot as usize] {
+                slot = (slot + 1) & mask;
+                probes += 1;
+                if probes > mask {
+                    return Err(ScenarioError::Model("tracker table full".into()));
+                }
+            }
+            used[slot as usize] = true;
+            placed.slots.insert(truth.tag, slot);
+            let salt = u32::from_le_bytes(truth.tag);
+            let np = split_across_processors(truth.nonpaged, processors, salt);
+            let p = split_across_processors(truth.paged, processors, salt.rotate_left(13));
+            for cpu in 0..processors {
+                let entry = placed.tables[cpu] + slot * layout.size;
+                write_entry(&mut b.dump, layout, entry, truth.tag, np[cpu], p[cpu])?;
+            }
+        }
+        if !expansion.is_empty() {
+            let va = b.alloc(expansion.len() as u64 * layout.size)?;
+            for (i, truth) in expansion.iter().enumerate() {
+                write_entry(&mut b.dump, layout, va + i as u64 * layout.size, truth.tag, truth.nonpaged, truth.paged)?;
+            }
+            placed.expansion = va;
+        }
+
+        // Globals.
+        b.dump.write_virt_u64(global("PoolTrackTable")?, placed.tables[0])?;
+        b.dump.write_virt_u64(global("PoolTrackTableSize")?, self.table_entries)?;
+        b.dump.write_virt_u64(global("PoolTrackTableMask")?, mask)?;
+        b.dump.write_virt_u64(global("PoolTrackTableExpansion")?, placed.expansion)?;
+        b.dump.write_virt_u64(global("PoolTrackTableExpansionSize")?, expansion.len() as u64)?;
+        let tag_tables = global("ExPoolTagTables")?;
+        for (cpu, va) in placed.tables.iter().enumerate() {
+            b.dump.write_virt_u64(tag_tables + cpu as u64 * 8, *va)?;
+        }
+        b.dump.write_virt(global("KeNumberProcessors")?, &(processors as u32).to_le_bytes())?;
+        b.dump.write_virt(global("NtBuildNumber")?, &(0xF000_0000 | kernel.build).to_le_bytes())?;
+
+        // Session pool tracker (one table, session space).
+        if !self.session_tags.is_empty() {
+            if let Some(var) = kernel.va("ExpSessionPoolTrackTable", KERNEL_BASE) {
+                let entries = 513u64;
+                b.dump.map_range(SESSION_BASE, entries * layout.size)?;
+                let session_mask = entries - 2;
+                let mut taken = vec![false; entries as usize];
+                for truth in &self.session_tags {
+                    let mut slot = tracker_hash(truth.tag, session_mask);
+                    while taken[slot as usize] {
+                        slot = (slot + 1) & session_mask;
+                    }
+                    taken[slot as usize] = true;
+                    write_entry(&mut b.dump, layout, SESSION_BASE + slot * layout.size, truth.tag, truth.nonpaged, truth.paged)?;
+                }
+                b.dump.write_virt_u64(var, SESSION_BASE)?;
+                b.dump.write_virt_u64(global("ExpSessionPoolTrackTableSize")?, entries)?;
+                b.dump.write_virt_u64(global("ExpSessionPoolTrackTableMask")?, session_mask)?;
+                placed.session_table = Some(SESSION_BASE);
+            }
+        }
+
+        // Loaded modules.
+        placed.module_list_head = global("PsLoadedModuleList")?;
+        let mut modules = vec![("ntoskrnl.exe".to_string(), KERNEL_BASE, kernel.size_of_image)];
+        modules.push(("hal.dll".to_string(), KERNEL_BASE + 0x0200_0000, 0x7_0000));
+        for (i, name) in self.drivers.iter().enumerate() {
+            modules.push((name.clone(), 0xFFFF_F807_3000_0000 + i as u64 * 0x10_0000, 0x2_0000));
+        }
+        placed.module_entries = write_module_list(&mut b, placed.module_list_head, &modules)?;
+
+        // KDDEBUGGER_DATA64.
+        placed.kdbg = global("KdDebuggerDataBlock")?;
+        write_kdbg(&mut b.dump, placed.kdbg, KERNEL_BASE, placed.module_list_head, global("PoolTrackTable")?)?;
+
+        let settings = b.dump.settings_mut();
+        settings.build_number = kernel.build;
+        settings.number_processors = processors as u32;
+        settings.ps_loaded_module_list = placed.module_list_head;
+        settings.kd_debugger_data_block = placed.kdbg;
+        settings.bug_check_code = 0x19; // BAD_POOL_HEADER: a pool problem is why one looks at pool.
+        settings.bug_check_parameters = [0x20, POOL_BASE + 0x1230, POOL_BASE + 0x1240, 0x0401_0000];
+        Ok(BuiltScenario { dump: b.dump, placed, scenario: self.clone() })
+    }
+}
+
+/// The dump plus a bump allocator of pool virtual addresses.
+struct Builder {
+    dump: DumpBuilder,
+    next_pool: u64,
+}
+
+impl Builder {
+    /// Maps and returns `len` bytes of fresh pool, 16-byte aligned, starting on a new page.
+    fn alloc(&mut self, len: u64) -> Result<u64> {
+        let va = self.next_pool;
+        self.dump.map_range(va, len.max(1))?;
+        self.next_pool = (va + len.max(1)).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        Ok(va)
+    }
+}
+
+fn write_field(dump: &mut DumpBuilder, entry: u64, field: &Field, value: u64) -> Result<()> {
+    let bytes = value.to_le_bytes();
+    Ok(dump.write_virt(entry + field.offset, &bytes[..field.size as usize])?)
+}
+
+fn write_entry(
+    dump: &mut DumpBuilder,
+    layout: &TrackerLayout,
+    entry: u64,
+    tag: [u8; 4],
+    nonpaged: Counts,
+    paged: Counts,
+) -> Result<()> {
+    write_field(dump, entry, &layout.key, u64::from(u32::from_le_bytes(tag)))?;
+    write_field(dump, entry, &layout.non_paged_allocs, nonpaged.allocs)?;
+    write_field(dump, entry, &layout.non_paged_frees, nonpaged.frees)?;
+    write_field(dump, entry, &layout.non_paged_bytes, nonpaged.bytes)?;
+    write_field(dump, entry, &layout.paged_allocs, paged.allocs)?;
+    write_field(dump, entry, &layout.paged_frees, paged.frees)?;
+    write_field(dump, entry, &layout.paged_bytes, paged.bytes)
+}
+
+/// Maps the PE image at `base` as the loader would: headers, then every section at its RVA.
+fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<()> {
+    let bad = |reason: String| ScenarioError::Image { era: kernel.era, reason };
+    let pe = PeFile64::parse(kernel.image).map_err(|e| bad(e.to_string()))?;
+    dump.map_range(base, u64::from(kernel.size_of_image))?;
+    let headers = pe.nt_headers().optional_header.size_of_headers.get(LE) as usize;
+    dump.write_virt(base, kernel.image.get(..headers).ok_or_else(|| bad("headers past the file".into()))?)?;
+    for section in pe.section_table().iter() {
+        let rva = u64::from(section.virtual_address.get(LE));
+        let (offset, size) = section.pe_file_range();
+        let data = kernel
+            .image
+            .get(offset as usize..(offset + size) as usize)
+            .ok_or_else(|| bad("section data past the file".into()))?;
+        dump.write_virt(base + rva, data)?;
+    }
+    Ok(())
+}
+
+/// `_KLDR_DATA_TABLE_ENTRY` offsets (x64) and the entry size used.
+const LDR_ENTRY_SIZE: u64 = 0xA0;
+
+fn write_module_list(b: &mut Builder, head: u64, modules: &[(String, u64, u32)]) -> Result<Vec<(String, u64)>> {
+    let mut entries = Vec::new();
+    for (name, base, size) in modules {
+        let entry = b.alloc(LDR_ENTRY_SIZE + 0x100)?;
+        let utf16: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let name_va = entry + LDR_ENTRY_SIZE;
+        b.dump.write_virt(name_va, &utf16)?;
+        b.dump.write_virt_u64(entry + 0x30, *base)?;
+        b.dump.write_virt(entry + 0x40, &size.to_le_bytes())?;
+        for string_at in [0x48u64, 0x58] {
+            let len = utf16.len() as u16;
+            let mut us = [0u8; 16];
+            us[..2].copy_from_slice(&len.to_le_bytes());
+            us[2..4].copy_from_slice(&(len + 2).to_le_bytes());
+            us[8..].copy_from_slice(&name_va.to_le_bytes());
+            b.dump.write_virt(entry + string_at, &us)?;
+        }
+        entries.push((name.clone(), entry));
+    }
+    // Link: head <-> e0 <-> e1 ... <-> head.
+    let ring: Vec<u64> = std::iter::once(head).chain(entries.iter().map(|(_, e)| *e)).collect();
+    for (i, &node) in ring.iter().enumerate() {
+        let next = ring[(i + 1) % ring.len()];
+        let prev = ring[(i + ring.len() - 1) % ring.len()];
+        b.dump.write_virt_u64(node, next)?;
+        b.dump.write_virt_u64(node + 8, prev)?;
+    }
+    Ok(entries)
+}
+
+/// Writes a decoded `KDDEBUGGER_DATA64` as a bugcheck leaves it.
+fn write_kdbg(dump: &mut DumpBuilder, kdbg: u64, kern_base: u64, module_list: u64, pool_track_table_var: u64) -> Result<()> {
+    dump.write_virt_u64(kdbg, kdbg)?;
+    dump.write_virt_u64(kdbg + 8, kdbg)?;
+    dump.write_virt(kdbg + 0x10, b"KDBG")?;
+    dump.write_virt(kdbg + 0x14, &0x368u32.to_le_bytes())?;
+    dump.write_virt_u64(kdbg + 0x18, kern_base)?;
+    dump.write_virt_u64(kdbg + 0x48, module_list)?;
+    dump.write_virt_u64(kdbg + 0x138, PAGE_SIZE)?;
+    dump.write_virt_u64(kdbg + 0x1B8, pool_track_table_var)?;
+    Ok(())
+}
