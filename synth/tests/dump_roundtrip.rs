@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::Path;
-use std::time::Instant;
 
 use kdmp_parser::error::{Error, PageReadError, PxeKind};
 use kdmp_parser::gxa::{Gpa, Gva, Gxa};
@@ -591,7 +590,7 @@ fn file_writer_and_generic_writer_give_the_same_bytes() {
 
 #[cfg(unix)]
 #[test]
-fn a_dense_16gib_dump_is_written_quickly_and_sparsely() {
+fn a_dense_16gib_dump_is_written_sparsely() {
     const PAGES: u64 = 0x40_0000; // 16 GiB
     let mut dump = DumpBuilder::new(PAGES).unwrap();
     dump.set_presence(PagePresence::All);
@@ -600,10 +599,7 @@ fn a_dense_16gib_dump_is_written_quickly_and_sparsely() {
     let dir = tempfile::tempdir().unwrap();
     for format in [DumpFormat::Full, DumpFormat::FullBitmap] {
         let path = dir.path().join("big.dmp");
-        let started = Instant::now();
         let len = dump.write_file(format, &path).unwrap();
-        let elapsed = started.elapsed();
-        assert!(elapsed.as_secs() < 20, "{format:?} took {elapsed:?}");
         assert!(len > PAGES * 0x1000);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
         assert!(allocated_bytes(&path) < 4 << 20, "{format:?}");

@@ -5,12 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-// The module is compiled into this test directly so that the test builds and runs whether or not
-// synth/src/lib.rs declares `pub mod kernels;` yet. Once it does, this line may become
-// `use pooltop_synth::kernels;` (the tests use nothing but the public API).
-#[allow(dead_code)]
-#[path = "../src/kernels.rs"]
-mod kernels;
+use pooltop_synth::kernels;
 
 use kernels::FakeKernel;
 

@@ -38,14 +38,31 @@ pub fn demo_scenario() -> Scenario {
     let kernel = &kernels::all()[1];
     let mut scenario = Scenario::new(kernel);
     scenario.processors = 4;
-    scenario.drivers = ["ntfs.sys", "tcpip.sys", "ndis.sys", "leakydrv.sys", "storport.sys"].map(String::from).to_vec();
-    let np = |outstanding: u64, frees: u64, bytes: u64| Counts::outstanding(outstanding, frees, bytes);
+    scenario.drivers = [
+        "ntfs.sys",
+        "tcpip.sys",
+        "ndis.sys",
+        "leakydrv.sys",
+        "storport.sys",
+    ]
+    .map(String::from)
+    .to_vec();
+    let np =
+        |outstanding: u64, frees: u64, bytes: u64| Counts::outstanding(outstanding, frees, bytes);
     let none = Counts::default();
     let rows: [(&[u8], Counts, Counts); 28] = [
         (b"Lk01", np(1_834_221, 12_004, 1_878_242_304), none),
-        (b"Lk02", np(611_407, 91_223, 312_040_448), np(12, 340, 49_152)),
+        (
+            b"Lk02",
+            np(611_407, 91_223, 312_040_448),
+            np(12, 340, 49_152),
+        ),
         (b"EtwB", np(142, 3_120, 47_185_920), np(6, 88, 196_608)),
-        (b"Ntff", np(3, 1_204, 3_648), np(48_310, 2_554_010, 64_733_440)),
+        (
+            b"Ntff",
+            np(3, 1_204, 3_648),
+            np(48_310, 2_554_010, 64_733_440),
+        ),
         (b"NtfF", none, np(22_460, 1_002_991, 23_044_352)),
         (b"MmSt", none, np(9_871, 1_345_121, 41_549_824)),
         (b"MmCa", np(31_022, 890_120, 11_911_680), none),
@@ -65,15 +82,26 @@ pub fn demo_scenario() -> Scenario {
         (b"Vi54", np(7, 2, 86_016), none),
         (b"Dmx9", np(2_048, 0, 8_388_608), none),
         (b"Cont", np(96, 14, 6_291_456), none),
-        (b"Io  ", np(2_340, 1_902_334, 921_600), np(120, 33_100, 61_440)),
+        (
+            b"Io  ",
+            np(2_340, 1_902_334, 921_600),
+            np(120, 33_100, 61_440),
+        ),
         (b"Sect", none, np(1_411, 92_331, 135_456)),
         (b"Vad ", np(45_120, 9_331_002, 5_775_360), none),
         (b"SeTd", none, np(402, 88_212, 51_456)),
         (b"Wait", np(60, 301_102, 15_360), none),
     ];
-    scenario.tags = rows.iter().map(|(tag, np, p)| TagTruth::new(tag, *np, *p)).collect();
+    scenario.tags = rows
+        .iter()
+        .map(|(tag, np, p)| TagTruth::new(tag, *np, *p))
+        .collect();
     // Two tags that overflowed into the expansion table.
-    scenario.tags.push(TagTruth::new(b"XpnA", np(512, 4_096, 524_288), none).in_expansion());
-    scenario.tags.push(TagTruth::new(b"XpnB", none, np(64, 128, 262_144)).in_expansion());
+    scenario
+        .tags
+        .push(TagTruth::new(b"XpnA", np(512, 4_096, 524_288), none).in_expansion());
+    scenario
+        .tags
+        .push(TagTruth::new(b"XpnB", none, np(64, 128, 262_144)).in_expansion());
     scenario
 }

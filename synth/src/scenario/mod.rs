@@ -140,18 +140,29 @@ impl Scenario {
 
     /// Builds the dump memory.
     pub fn build(&self) -> Result<BuiltScenario> {
-        let mut b = Builder { dump: DumpBuilder::new(self.physical_pages)?, next_pool: POOL_BASE };
+        let mut b = Builder {
+            dump: DumpBuilder::new(self.physical_pages)?,
+            next_pool: POOL_BASE,
+        };
         let kernel = self.kernel;
-        let mut placed = Placed { kernel_base: KERNEL_BASE, ..Placed::default() };
+        let mut placed = Placed {
+            kernel_base: KERNEL_BASE,
+            ..Placed::default()
+        };
         map_image(&mut b.dump, kernel, KERNEL_BASE)?;
         let global = |name: &str| {
-            kernel.va(name, KERNEL_BASE).ok_or_else(|| ScenarioError::Model(format!("{} has no global {name}", kernel.era)))
+            kernel
+                .va(name, KERNEL_BASE)
+                .ok_or_else(|| ScenarioError::Model(format!("{} has no global {name}", kernel.era)))
         };
 
         // Tracker tables.
         let processors = self.processors.max(1) as usize;
         if !(self.table_entries >= 3 && (self.table_entries - 1).is_power_of_two()) {
-            return Err(ScenarioError::Model(format!("table size {} is not 2^n + 1", self.table_entries)));
+            return Err(ScenarioError::Model(format!(
+                "table size {} is not 2^n + 1",
+                self.table_entries
+            )));
         }
         let layout = &kernel.tracker;
         let table_bytes = self.table_entries * layout.size;
@@ -160,7 +171,9 @@ impl Scenario {
                 let pfn = b.dump.alloc_large_page()?;
                 b.dump.map_2m(LARGE_PAGE_BASE, pfn)?;
                 if table_bytes + 0x10 > LARGE_PAGE_SIZE {
-                    return Err(ScenarioError::Model("table too large for one 2 MiB page".into()));
+                    return Err(ScenarioError::Model(
+                        "table too large for one 2 MiB page".into(),
+                    ));
                 }
                 LARGE_PAGE_BASE + 0x10
             } else {
@@ -198,27 +211,49 @@ impl Scenario {
         if !expansion.is_empty() {
             let va = b.alloc(expansion.len() as u64 * layout.size)?;
             for (i, truth) in expansion.iter().enumerate() {
-                write_entry(&mut b.dump, layout, va + i as u64 * layout.size, truth.tag, truth.nonpaged, truth.paged)?;
+                write_entry(
+                    &mut b.dump,
+                    layout,
+                    va + i as u64 * layout.size,
+                    truth.tag,
+                    truth.nonpaged,
+                    truth.paged,
+                )?;
             }
             placed.expansion = va;
         }
 
         // Globals.
-        b.dump.write_virt_u64(global("PoolTrackTable")?, placed.tables[0])?;
-        b.dump.write_virt_u64(global("PoolTrackTableSize")?, self.table_entries)?;
+        b.dump
+            .write_virt_u64(global("PoolTrackTable")?, placed.tables[0])?;
+        b.dump
+            .write_virt_u64(global("PoolTrackTableSize")?, self.table_entries)?;
         b.dump.write_virt_u64(global("PoolTrackTableMask")?, mask)?;
-        b.dump.write_virt_u64(global("PoolTrackTableExpansion")?, placed.expansion)?;
-        b.dump.write_virt_u64(global("PoolTrackTableExpansionSize")?, expansion.len() as u64)?;
+        b.dump
+            .write_virt_u64(global("PoolTrackTableExpansion")?, placed.expansion)?;
+        b.dump.write_virt_u64(
+            global("PoolTrackTableExpansionSize")?,
+            expansion.len() as u64,
+        )?;
         let tag_tables = global("ExPoolTagTables")?;
         for (cpu, va) in placed.tables.iter().enumerate() {
             b.dump.write_virt_u64(tag_tables + cpu as u64 * 8, *va)?;
         }
-        b.dump.write_virt(global("KeNumberProcessors")?, &(processors as u32).to_le_bytes())?;
-        b.dump.write_virt(global("NtBuildNumber")?, &(0xF000_0000 | kernel.build).to_le_bytes())?;
+        b.dump.write_virt(
+            global("KeNumberProcessors")?,
+            &(processors as u32).to_le_bytes(),
+        )?;
+        b.dump.write_virt(
+            global("NtBuildNumber")?,
+            &(0xF000_0000 | kernel.build).to_le_bytes(),
+        )?;
 
         // Session pool tracker (one table, session space).
-        if !self.session_tags.is_empty() {
-            if let Some(var) = kernel.va("ExpSessionPoolTrackTable", KERNEL_BASE) {
+        if let (false, Some(var)) = (
+            self.session_tags.is_empty(),
+            kernel.va("ExpSessionPoolTrackTable", KERNEL_BASE),
+        ) {
+            {
                 let entries = 513u64;
                 b.dump.map_range(SESSION_BASE, entries * layout.size)?;
                 let session_mask = entries - 2;
@@ -229,27 +264,50 @@ impl Scenario {
                         slot = (slot + 1) & session_mask;
                     }
                     taken[slot as usize] = true;
-                    write_entry(&mut b.dump, layout, SESSION_BASE + slot * layout.size, truth.tag, truth.nonpaged, truth.paged)?;
+                    write_entry(
+                        &mut b.dump,
+                        layout,
+                        SESSION_BASE + slot * layout.size,
+                        truth.tag,
+                        truth.nonpaged,
+                        truth.paged,
+                    )?;
                 }
                 b.dump.write_virt_u64(var, SESSION_BASE)?;
-                b.dump.write_virt_u64(global("ExpSessionPoolTrackTableSize")?, entries)?;
-                b.dump.write_virt_u64(global("ExpSessionPoolTrackTableMask")?, session_mask)?;
+                b.dump
+                    .write_virt_u64(global("ExpSessionPoolTrackTableSize")?, entries)?;
+                b.dump
+                    .write_virt_u64(global("ExpSessionPoolTrackTableMask")?, session_mask)?;
                 placed.session_table = Some(SESSION_BASE);
             }
         }
 
         // Loaded modules.
         placed.module_list_head = global("PsLoadedModuleList")?;
-        let mut modules = vec![("ntoskrnl.exe".to_string(), KERNEL_BASE, kernel.size_of_image)];
+        let mut modules = vec![(
+            "ntoskrnl.exe".to_string(),
+            KERNEL_BASE,
+            kernel.size_of_image,
+        )];
         modules.push(("hal.dll".to_string(), KERNEL_BASE + 0x0200_0000, 0x7_0000));
         for (i, name) in self.drivers.iter().enumerate() {
-            modules.push((name.clone(), 0xFFFF_F807_3000_0000 + i as u64 * 0x10_0000, 0x2_0000));
+            modules.push((
+                name.clone(),
+                0xFFFF_F807_3000_0000 + i as u64 * 0x10_0000,
+                0x2_0000,
+            ));
         }
         placed.module_entries = write_module_list(&mut b, placed.module_list_head, &modules)?;
 
         // KDDEBUGGER_DATA64.
         placed.kdbg = global("KdDebuggerDataBlock")?;
-        write_kdbg(&mut b.dump, placed.kdbg, KERNEL_BASE, placed.module_list_head, global("PoolTrackTable")?)?;
+        write_kdbg(
+            &mut b.dump,
+            placed.kdbg,
+            KERNEL_BASE,
+            placed.module_list_head,
+            global("PoolTrackTable")?,
+        )?;
 
         let settings = b.dump.settings_mut();
         settings.build_number = kernel.build;
@@ -258,7 +316,11 @@ impl Scenario {
         settings.kd_debugger_data_block = placed.kdbg;
         settings.bug_check_code = 0x19; // BAD_POOL_HEADER: a pool problem is why one looks at pool.
         settings.bug_check_parameters = [0x20, POOL_BASE + 0x1230, POOL_BASE + 0x1240, 0x0401_0000];
-        Ok(BuiltScenario { dump: b.dump, placed, scenario: self.clone() })
+        Ok(BuiltScenario {
+            dump: b.dump,
+            placed,
+            scenario: self.clone(),
+        })
     }
 }
 
@@ -302,11 +364,20 @@ fn write_entry(
 
 /// Maps the PE image at `base` as the loader would: headers, then every section at its RVA.
 fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<()> {
-    let bad = |reason: String| ScenarioError::Image { era: kernel.era, reason };
+    let bad = |reason: String| ScenarioError::Image {
+        era: kernel.era,
+        reason,
+    };
     let pe = PeFile64::parse(kernel.image).map_err(|e| bad(e.to_string()))?;
     dump.map_range(base, u64::from(kernel.size_of_image))?;
     let headers = pe.nt_headers().optional_header.size_of_headers.get(LE) as usize;
-    dump.write_virt(base, kernel.image.get(..headers).ok_or_else(|| bad("headers past the file".into()))?)?;
+    dump.write_virt(
+        base,
+        kernel
+            .image
+            .get(..headers)
+            .ok_or_else(|| bad("headers past the file".into()))?,
+    )?;
     for section in pe.section_table().iter() {
         let rva = u64::from(section.virtual_address.get(LE));
         let (offset, size) = section.pe_file_range();
@@ -322,7 +393,11 @@ fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<(
 /// `_KLDR_DATA_TABLE_ENTRY` offsets (x64) and the entry size used.
 const LDR_ENTRY_SIZE: u64 = 0xA0;
 
-fn write_module_list(b: &mut Builder, head: u64, modules: &[(String, u64, u32)]) -> Result<Vec<(String, u64)>> {
+fn write_module_list(
+    b: &mut Builder,
+    head: u64,
+    modules: &[(String, u64, u32)],
+) -> Result<Vec<(String, u64)>> {
     let mut entries = Vec::new();
     for (name, base, size) in modules {
         let entry = b.alloc(LDR_ENTRY_SIZE + 0x100)?;
@@ -342,7 +417,9 @@ fn write_module_list(b: &mut Builder, head: u64, modules: &[(String, u64, u32)])
         entries.push((name.clone(), entry));
     }
     // Link: head <-> e0 <-> e1 ... <-> head.
-    let ring: Vec<u64> = std::iter::once(head).chain(entries.iter().map(|(_, e)| *e)).collect();
+    let ring: Vec<u64> = std::iter::once(head)
+        .chain(entries.iter().map(|(_, e)| *e))
+        .collect();
     for (i, &node) in ring.iter().enumerate() {
         let next = ring[(i + 1) % ring.len()];
         let prev = ring[(i + ring.len() - 1) % ring.len()];
@@ -353,7 +430,13 @@ fn write_module_list(b: &mut Builder, head: u64, modules: &[(String, u64, u32)])
 }
 
 /// Writes a decoded `KDDEBUGGER_DATA64` as a bugcheck leaves it.
-fn write_kdbg(dump: &mut DumpBuilder, kdbg: u64, kern_base: u64, module_list: u64, pool_track_table_var: u64) -> Result<()> {
+fn write_kdbg(
+    dump: &mut DumpBuilder,
+    kdbg: u64,
+    kern_base: u64,
+    module_list: u64,
+    pool_track_table_var: u64,
+) -> Result<()> {
     dump.write_virt_u64(kdbg, kdbg)?;
     dump.write_virt_u64(kdbg + 8, kdbg)?;
     dump.write_virt(kdbg + 0x10, b"KDBG")?;

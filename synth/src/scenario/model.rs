@@ -15,7 +15,11 @@ pub struct Counts {
 impl Counts {
     /// Counters from outstanding allocations and bytes, with `frees` frees on top.
     pub fn outstanding(outstanding: u64, frees: u64, bytes: u64) -> Self {
-        Self { allocs: outstanding + frees, frees, bytes }
+        Self {
+            allocs: outstanding + frees,
+            frees,
+            bytes,
+        }
     }
 }
 
@@ -49,7 +53,12 @@ impl TagTruth {
         for (dst, src) in t.iter_mut().zip(tag) {
             *dst = *src;
         }
-        Self { tag: t, nonpaged, paged, placement: Placement::Hashed }
+        Self {
+            tag: t,
+            nonpaged,
+            paged,
+            placement: Placement::Hashed,
+        }
     }
 
     /// The same tag kept in the expansion table.
@@ -76,16 +85,26 @@ pub fn split_across_processors(counts: Counts, processors: usize, salt: u32) -> 
     let last = n - 1;
     let mut shares = vec![Share::default(); n];
     // Allocations: spread over 0..last, starting at a tag-dependent processor.
-    spread(counts.allocs, &mut shares[..last], salt, |s, v| s.allocs = v);
+    spread(counts.allocs, &mut shares[..last], salt, |s, v| {
+        s.allocs = v
+    });
     // Frees: half (rounded up) on the last processor, the rest spread over the others.
     let on_last = counts.frees.div_ceil(2);
     shares[last].frees = on_last;
-    spread(counts.frees - on_last, &mut shares[..last], salt.rotate_left(7), |s, v| s.frees = v);
+    spread(
+        counts.frees - on_last,
+        &mut shares[..last],
+        salt.rotate_left(7),
+        |s, v| s.frees = v,
+    );
     // Bytes: 16 bytes per allocation charged, 16 per free released on every processor but the first, which
     // takes whatever makes the wrapping sum exact.
     let mut rest = counts.bytes;
     for share in shares.iter_mut().skip(1) {
-        share.bytes = share.allocs.wrapping_mul(16).wrapping_sub(share.frees.wrapping_mul(16));
+        share.bytes = share
+            .allocs
+            .wrapping_mul(16)
+            .wrapping_sub(share.frees.wrapping_mul(16));
         rest = rest.wrapping_sub(share.bytes);
     }
     shares[0].bytes = rest;
@@ -124,15 +143,25 @@ mod tests {
 
     #[test]
     fn shares_sum_back_and_the_last_table_underflows() {
-        let counts = Counts { allocs: 5_768_754 + 1000, frees: 1000, bytes: 1_938_325_232 };
+        let counts = Counts {
+            allocs: 5_768_754 + 1000,
+            frees: 1000,
+            bytes: 1_938_325_232,
+        };
         for n in [1, 2, 3, 4, 16] {
             let shares = split_across_processors(counts, n, 0x6164_6d61);
             assert_eq!(shares.len(), n);
             assert_eq!(sum(&shares), counts, "{n} processors");
             if n > 1 {
                 let last = shares[n - 1];
-                assert!(last.frees > last.allocs, "{n} processors: last table must underflow: {last:?}");
-                assert!(last.bytes > u64::MAX / 2, "{n} processors: last table bytes must be negative");
+                assert!(
+                    last.frees > last.allocs,
+                    "{n} processors: last table must underflow: {last:?}"
+                );
+                assert!(
+                    last.bytes > u64::MAX / 2,
+                    "{n} processors: last table bytes must be negative"
+                );
             }
         }
     }
