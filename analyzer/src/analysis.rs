@@ -94,7 +94,10 @@ impl DumpAnalysis {
     /// Opens `path`, walks the module list, finds the kernel and resolves its symbols along `symbol_path`.
     pub fn open(path: &Path, symbol_path: &SymbolPath) -> Result<Self, AnalysisError> {
         let shown = path.display().to_string();
-        let dump = KernelDump::open(path).map_err(|source| AnalysisError::Dump { path: shown.clone(), source })?;
+        let dump = KernelDump::open(path).map_err(|source| AnalysisError::Dump {
+            path: shown.clone(),
+            source,
+        })?;
         let header = dump.header().clone();
         let mem = dump.memory();
         let mut warnings = Vec::new();
@@ -120,11 +123,18 @@ impl DumpAnalysis {
                 reason.push_str("; ");
                 reason.push_str(w);
             }
-            return Err(AnalysisError::NoKernel { path: shown, reason });
+            return Err(AnalysisError::NoKernel {
+                path: shown,
+                reason,
+            });
         };
         warnings.extend(modules.warnings.iter().cloned());
-        let symbols = KernelSymbols::resolve(&mem, kernel.base, symbol_path)
-            .map_err(|source| AnalysisError::Kernel { path: shown.clone(), source })?;
+        let symbols = KernelSymbols::resolve(&mem, kernel.base, symbol_path).map_err(|source| {
+            AnalysisError::Kernel {
+                path: shown.clone(),
+                source,
+            }
+        })?;
         if let Some(Ok(build)) = symbols.build_number(&mem) {
             if build != header.build {
                 warnings.push(format!(
@@ -134,7 +144,13 @@ impl DumpAnalysis {
             }
         }
         drop(mem);
-        Ok(Self { dump, modules, kernel, symbols, warnings })
+        Ok(Self {
+            dump,
+            modules,
+            kernel,
+            symbols,
+            warnings,
+        })
     }
 
     /// The dump header.
@@ -188,33 +204,48 @@ impl DumpAnalysis {
         let tracker = self
             .symbols
             .tracker_symbols()
-            .map_err(|source| AnalysisError::Kernel { path: self.shown(), source })?;
+            .map_err(|source| AnalysisError::Kernel {
+                path: self.shown(),
+                source,
+            })?;
         read_pool_usage(
             &self.dump.memory(),
             &tracker,
             &self.symbols.tracker_layout,
             self.dump.header().number_processors,
         )
-        .map_err(|source| AnalysisError::Tracker { path: self.shown(), source })
+        .map_err(|source| AnalysisError::Tracker {
+            path: self.shown(),
+            source,
+        })
     }
 
     /// Reads the session pool tracker (`!poolused 8`) in the dump's current address space.
     pub fn session_pool_usage(&self) -> Result<PoolUsage, AnalysisError> {
-        let session = |reason: String| AnalysisError::Session { path: self.shown(), reason };
-        let (Some(table_var), Some(size_var)) =
-            (self.symbols.va("ExpSessionPoolTrackTable"), self.symbols.va("ExpSessionPoolTrackTableSize"))
-        else {
+        let session = |reason: String| AnalysisError::Session {
+            path: self.shown(),
+            reason,
+        };
+        let (Some(table_var), Some(size_var)) = (
+            self.symbols.va("ExpSessionPoolTrackTable"),
+            self.symbols.va("ExpSessionPoolTrackTableSize"),
+        ) else {
             return Err(session(format!(
                 "this kernel (build {}) has no nt!ExpSessionPoolTrackTable; Windows 11 and later keep session trackers in MmSessionSpace->PoolTags, which pooltop does not read yet",
                 self.dump.header().build
             )));
         };
         let mem = self.dump.memory();
-        let table = mem.read_u64(table_var).map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTable: {f}")))?;
-        let entries =
-            mem.read_u64(size_var).map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTableSize: {f}")))?;
+        let table = mem
+            .read_u64(table_var)
+            .map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTable: {f}")))?;
+        let entries = mem
+            .read_u64(size_var)
+            .map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTableSize: {f}")))?;
         if table == 0 {
-            return Err(session("nt!ExpSessionPoolTrackTable is NULL: no session pool in this dump".to_string()));
+            return Err(session(
+                "nt!ExpSessionPoolTrackTable is NULL: no session pool in this dump".to_string(),
+            ));
         }
         read_single_table(&mem, "the session pool tracker (ExpSessionPoolTrackTable)", table, entries, &self.symbols.tracker_layout)
             .map_err(|source| match source {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use crate::dump::{ReadFault, VirtualMemory};
 use crate::pool::layout::LayoutError;
 use crate::pool::{TrackerLayout, TrackerSymbols};
-use crate::symbols::{PdbId, SymbolError, SymbolPath, StructLayout, find_pdb, pdb_id_from_mapped_image};
+use crate::symbols::{
+    PdbId, StructLayout, SymbolError, SymbolPath, find_pdb, pdb_id_from_mapped_image,
+};
 
 /// Where the kernel's symbols came from.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -76,13 +78,22 @@ pub enum KernelError {
 }
 
 /// Structures pooltop reads from the kernel PDB.
-pub const POOL_TYPES: [&str; 3] = ["_POOL_TRACKER_TABLE", "_POOL_TRACKER_BIG_PAGES", "_POOL_HEADER"];
+pub const POOL_TYPES: [&str; 3] = [
+    "_POOL_TRACKER_TABLE",
+    "_POOL_TRACKER_BIG_PAGES",
+    "_POOL_HEADER",
+];
 
 impl KernelSymbols {
     /// Reads the image's RSDS record, finds the PDB on `path` and reads the pool symbols and layouts.
-    pub fn resolve(mem: &impl VirtualMemory, base: u64, path: &SymbolPath) -> Result<Self, KernelError> {
+    pub fn resolve(
+        mem: &impl VirtualMemory,
+        base: u64,
+        path: &SymbolPath,
+    ) -> Result<Self, KernelError> {
         let pdb_id = pdb_id_from_mapped_image(|rva, buf: &mut [u8]| {
-            mem.read_virt(base.wrapping_add(u64::from(rva)), buf).map_err(Box::new)
+            mem.read_virt(base.wrapping_add(u64::from(rva)), buf)
+                .map_err(Box::new)
         })
         .map_err(|source| KernelError::Image { base, source })?;
         let found = find_pdb(path, &pdb_id)?;
@@ -91,14 +102,24 @@ impl KernelSymbols {
         let layouts = found.pdb.struct_layouts(&POOL_TYPES)?;
         let tracker = layouts
             .get(TrackerLayout::STRUCT_NAME)
-            .ok_or(KernelError::MissingType { pdb: key.clone(), name: TrackerLayout::STRUCT_NAME })?;
+            .ok_or(KernelError::MissingType {
+                pdb: key.clone(),
+                name: TrackerLayout::STRUCT_NAME,
+            })?;
         let tracker_layout = TrackerLayout::from_fields(tracker.size, |name| {
             tracker.field(name).map(|f| (f.offset, f.size))
         })
-        .map_err(|source| KernelError::Layout { pdb: key.clone(), source })?;
+        .map_err(|source| KernelError::Layout {
+            pdb: key.clone(),
+            source,
+        })?;
         Ok(Self {
             base,
-            source: SymbolSource { kind: "pdb", pdb: key, location: found.found_at.clone() },
+            source: SymbolSource {
+                kind: "pdb",
+                pdb: key,
+                location: found.found_at.clone(),
+            },
             pdb_id,
             publics,
             tracker_layout,
@@ -108,12 +129,17 @@ impl KernelSymbols {
 
     /// VA of a public symbol.
     pub fn va(&self, name: &str) -> Option<u64> {
-        self.publics.get(name).map(|&rva| self.base.wrapping_add(u64::from(rva)))
+        self.publics
+            .get(name)
+            .map(|&rva| self.base.wrapping_add(u64::from(rva)))
     }
 
     /// VA of a public symbol that must exist.
     pub fn required_va(&self, name: &'static str) -> Result<u64, KernelError> {
-        self.va(name).ok_or(KernelError::MissingSymbol { pdb: self.source.pdb.clone(), name })
+        self.va(name).ok_or(KernelError::MissingSymbol {
+            pdb: self.source.pdb.clone(),
+            name,
+        })
     }
 
     /// The variables that locate the tracker tables.
@@ -130,6 +156,7 @@ impl KernelSymbols {
 
     /// `NtBuildNumber` without the free/checked flag bits, if readable.
     pub fn build_number(&self, mem: &impl VirtualMemory) -> Option<Result<u32, ReadFault>> {
-        self.va("NtBuildNumber").map(|va| mem.read_u32(va).map(|v| v & 0x0FFF_FFFF))
+        self.va("NtBuildNumber")
+            .map(|va| mem.read_u32(va).map(|v| v & 0x0FFF_FFFF))
     }
 }

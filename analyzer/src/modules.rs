@@ -10,7 +10,12 @@ pub const MAX_MODULES: usize = 8192;
 const MAX_NAME_BYTES: u16 = 1024;
 
 /// File names the NT kernel image has, depending on the HAL and processor count.
-const KERNEL_NAMES: [&str; 4] = ["ntoskrnl.exe", "ntkrnlmp.exe", "ntkrnlpa.exe", "ntkrpamp.exe"];
+const KERNEL_NAMES: [&str; 4] = [
+    "ntoskrnl.exe",
+    "ntkrnlmp.exe",
+    "ntkrnlpa.exe",
+    "ntkrpamp.exe",
+];
 
 /// Offsets in the x64 `_KLDR_DATA_TABLE_ENTRY`.
 mod ldr {
@@ -35,7 +40,9 @@ pub struct LoadedModule {
 impl LoadedModule {
     /// Whether this is the NT kernel image.
     pub fn is_kernel(&self) -> bool {
-        KERNEL_NAMES.iter().any(|k| k.eq_ignore_ascii_case(&self.name))
+        KERNEL_NAMES
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&self.name))
     }
 }
 
@@ -105,7 +112,15 @@ fn read_entry(mem: &impl VirtualMemory, entry: u64) -> Result<(LoadedModule, u64
     let base = mem.read_u64(entry + ldr::DLL_BASE)?;
     let size = mem.read_u32(entry + ldr::SIZE_OF_IMAGE)?;
     let name = read_unicode_string(mem, entry + ldr::BASE_DLL_NAME)?;
-    Ok((LoadedModule { base, size, name, entry }, next))
+    Ok((
+        LoadedModule {
+            base,
+            size,
+            name,
+            entry,
+        },
+        next,
+    ))
 }
 
 /// Reads a `UNICODE_STRING` (x64) lossily; over-long or odd lengths are cut rather than refused.
@@ -113,9 +128,14 @@ pub fn read_unicode_string(mem: &impl VirtualMemory, at: u64) -> Result<String, 
     let mut raw = [0u8; 16];
     mem.read_virt(at, &mut raw)?;
     let length = u16::from_le_bytes([raw[0], raw[1]]).min(MAX_NAME_BYTES) & !1;
-    let buffer = u64::from_le_bytes([raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]]);
+    let buffer = u64::from_le_bytes([
+        raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15],
+    ]);
     let mut bytes = vec![0u8; usize::from(length)];
     mem.read_virt(buffer, &mut bytes)?;
-    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     Ok(String::from_utf16_lossy(&units))
 }

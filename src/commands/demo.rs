@@ -19,18 +19,27 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
             dir.clone()
         }
         None => {
-            temp = tempfile::Builder::new().prefix("pooltop-demo-").tempdir().context("creating a temporary folder")?;
+            temp = tempfile::Builder::new()
+                .prefix("pooltop-demo-")
+                .tempdir()
+                .context("creating a temporary folder")?;
             temp.path().to_path_buf()
         }
     };
     let scenario = demo_scenario();
     let symbols = dir.join("symbols");
-    scenario.kernel.write_symbol_store(&symbols).context("writing the demo symbol store")?;
+    scenario
+        .kernel
+        .write_symbol_store(&symbols)
+        .context("writing the demo symbol store")?;
     let pooltag = dir.join("pooltag.txt");
-    std::fs::write(&pooltag, DEMO_POOLTAG).with_context(|| format!("writing {}", pooltag.display()))?;
+    std::fs::write(&pooltag, DEMO_POOLTAG)
+        .with_context(|| format!("writing {}", pooltag.display()))?;
     let dump = dir.join("MEMORY.DMP");
     let built = scenario.build().context("building the demo system")?;
-    built.write_file(DumpFormat::KernelBitmap, &dump).context("writing the demo dump")?;
+    built
+        .write_file(DumpFormat::KernelBitmap, &dump)
+        .context("writing the demo dump")?;
     eprintln!(
         "pooltop demo: wrote {} (kernel bitmap dump, build {}, {} processors), its ntkrnlmp.pdb in {} and a demo pooltag.txt",
         dump.display(),
@@ -46,6 +55,10 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     );
     let mut table = args.table.clone();
     table.pooltag.get_or_insert(pooltag);
-    let dump_args = DumpArgs { dump, symbol_path: Some(format!("srv*{}", symbols.display())), table };
+    let dump_args = DumpArgs {
+        dump,
+        symbol_path: Some(format!("srv*{}", symbols.display())),
+        table,
+    };
     super::dump::run(&dump_args, out)
 }

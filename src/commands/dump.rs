@@ -14,9 +14,14 @@ use crate::cli::{DumpArgs, Format, Sort, TableArgs};
 pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     let options = table_options(&args.table)?;
     let db = load_pooltag(&args.table)?;
-    let symbol_path = SymbolPath::from_sources(args.symbol_path.as_deref(), &SymbolEnv::from_process());
+    let symbol_path =
+        SymbolPath::from_sources(args.symbol_path.as_deref(), &SymbolEnv::from_process());
     let analysis = DumpAnalysis::open(&args.dump, &symbol_path)?;
-    let usage = if options.session { analysis.session_pool_usage()? } else { analysis.pool_usage()? };
+    let usage = if options.session {
+        analysis.session_pool_usage()?
+    } else {
+        analysis.pool_usage()?
+    };
     let table = report::select(&usage, &options);
     let mut warnings: Vec<String> = analysis.warnings().to_vec();
     warnings.extend(usage.warnings.iter().cloned());
@@ -25,7 +30,8 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
         Format::Json => machine::render_json(&table, &db, &analysis.context(), &warnings)?,
         Format::Csv => machine::render_csv(&table, &db)?,
     };
-    out.write_all(text.as_bytes()).context("writing the report")?;
+    out.write_all(text.as_bytes())
+        .context("writing the report")?;
     for warning in &warnings {
         eprintln!("warning: {warning}");
     }
@@ -38,7 +44,9 @@ pub fn table_options(args: &TableArgs) -> Result<PoolusedOptions> {
         let flags_text = words.first().map(String::as_str).unwrap_or("0");
         let digits = flags_text.trim_start_matches("0x").trim_start_matches("0X");
         let Ok(flags) = u32::from_str_radix(digits, 16) else {
-            bail!("--poolused {flags_text:?}: FLAGS is a hexadecimal number as in WinDbg (e.g. 2, 0x3)");
+            bail!(
+                "--poolused {flags_text:?}: FLAGS is a hexadecimal number as in WinDbg (e.g. 2, 0x3)"
+            );
         };
         PoolusedOptions::from_windbg(flags, words.get(1).map(String::as_str))?
     } else {

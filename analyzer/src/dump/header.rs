@@ -186,13 +186,17 @@ pub fn parse_header(
     let signature = raw.signature.get(LE);
     let valid_dump = raw.valid_dump.get(LE);
     if signature != SIGNATURE_PAGE {
-        return Err(DumpError::NotADump { found: signature.to_le_bytes() });
+        return Err(DumpError::NotADump {
+            found: signature.to_le_bytes(),
+        });
     }
     if valid_dump == VALID_DUMP_DUMP {
         return Err(DumpError::ThirtyTwoBit);
     }
     if valid_dump != VALID_DUMP_DU64 {
-        return Err(DumpError::NotADump { found: valid_dump.to_le_bytes() });
+        return Err(DumpError::NotADump {
+            found: valid_dump.to_le_bytes(),
+        });
     }
     if file_size < HEADER_SIZE || (head.len() as u64) < HEADER_SIZE {
         return Err(DumpError::TooSmall { file_size });
@@ -200,10 +204,15 @@ pub fn parse_header(
     let dump_type = read_u32(head, 0xF98);
     let machine = raw.machine_image_type.get(LE);
     if dump_type == 4 {
-        return Err(DumpError::Triage { machine: machine_name(machine) });
+        return Err(DumpError::Triage {
+            machine: machine_name(machine),
+        });
     }
     if machine != MACHINE_AMD64 {
-        return Err(DumpError::UnsupportedMachine { machine, name: machine_name(machine) });
+        return Err(DumpError::UnsupportedMachine {
+            machine,
+            name: machine_name(machine),
+        });
     }
     let (kind, claimed_pages, data_end) = match dump_type {
         1 => {
@@ -231,7 +240,11 @@ pub fn parse_header(
         other => return Err(DumpError::UnknownType(other)),
     };
     if data_end > file_size {
-        return Err(DumpError::Truncated { claimed_pages, needed: data_end, file_size });
+        return Err(DumpError::Truncated {
+            claimed_pages,
+            needed: data_end,
+            file_size,
+        });
     }
     let params = raw.bug_check_parameters;
     Ok(DumpHeader {
@@ -271,9 +284,15 @@ fn machine_name(machine: u32) -> &'static str {
 fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
     const RUNS_AT: usize = 0x88;
     const MAX_RUNS: u32 = (700 - 16) / 16;
-    let table = head.get(RUNS_AT..RUNS_AT + 700).ok_or(DumpError::TooSmall { file_size: head.len() as u64 })?;
+    let table = head
+        .get(RUNS_AT..RUNS_AT + 700)
+        .ok_or(DumpError::TooSmall {
+            file_size: head.len() as u64,
+        })?;
     let Ok((run_head, rest)) = from_bytes::<RawRunTableHead>(table) else {
-        return Err(DumpError::Corrupt("run table does not fit in the header".into()));
+        return Err(DumpError::Corrupt(
+            "run table does not fit in the header".into(),
+        ));
     };
     let count = run_head.number_of_runs.get(LE);
     if count > MAX_RUNS {
@@ -282,7 +301,9 @@ fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
         )));
     }
     let Ok((runs, _)) = object::pod::slice_from_bytes::<RawRun>(rest, count as usize) else {
-        return Err(DumpError::Corrupt("run table does not fit in the header".into()));
+        return Err(DumpError::Corrupt(
+            "run table does not fit in the header".into(),
+        ));
     };
     let mut pages = 0u64;
     for (i, run) in runs.iter().enumerate() {
@@ -295,7 +316,10 @@ fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
         }
         pages = pages.saturating_add(count);
     }
-    Ok((pages, pages.saturating_mul(PAGE_SIZE).saturating_add(HEADER_SIZE)))
+    Ok((
+        pages,
+        pages.saturating_mul(PAGE_SIZE).saturating_add(HEADER_SIZE),
+    ))
 }
 
 /// Kind, pages and end offset claimed by a type 5/6 bitmap.
@@ -306,14 +330,20 @@ fn bitmap_extent(
     const BITMAP_AT: u64 = HEADER_SIZE + 0x38;
     let mut raw = [0u8; 0x38];
     if file_size < BITMAP_AT {
-        return Err(DumpError::Truncated { claimed_pages: 0, needed: BITMAP_AT, file_size });
+        return Err(DumpError::Truncated {
+            claimed_pages: 0,
+            needed: BITMAP_AT,
+            file_size,
+        });
     }
-    read_at(HEADER_SIZE, &mut raw).map_err(|e| DumpError::io("reading the bitmap header at 0x2000", e))?;
+    read_at(HEADER_SIZE, &mut raw)
+        .map_err(|e| DumpError::io("reading the bitmap header at 0x2000", e))?;
     let Ok((bmp, _)) = from_bytes::<RawBitmapHeader>(&raw) else {
         return Err(DumpError::Corrupt("bitmap header".into()));
     };
     let signature = bmp.signature.get(LE);
-    if (signature != BMP_SDMP && signature != BMP_FDMP) || bmp.valid_dump.get(LE) != VALID_DUMP_DUMP {
+    if (signature != BMP_SDMP && signature != BMP_FDMP) || bmp.valid_dump.get(LE) != VALID_DUMP_DUMP
+    {
         return Err(DumpError::Corrupt(format!(
             "bitmap header at 0x2000 has signature {:?}, expected SDMP or FDMP followed by DUMP",
             String::from_utf8_lossy(&signature.to_le_bytes())
@@ -342,7 +372,8 @@ fn bitmap_extent(
     while offset < bitmap_bytes {
         let len = (bitmap_bytes - offset).min(chunk.len() as u64) as usize;
         let buf = &mut chunk[..len];
-        read_at(BITMAP_AT + offset, buf).map_err(|e| DumpError::io("reading the page bitmap", e))?;
+        read_at(BITMAP_AT + offset, buf)
+            .map_err(|e| DumpError::io("reading the page bitmap", e))?;
         let last_chunk = offset + len as u64 == bitmap_bytes;
         if last_chunk && bits % 8 != 0 {
             if let Some(last) = buf.last_mut() {
@@ -364,9 +395,14 @@ fn rdmp_extent(
 ) -> Result<(u64, u64), DumpError> {
     let mut raw = [0u8; 0x30];
     if file_size < HEADER_SIZE + raw.len() as u64 {
-        return Err(DumpError::Truncated { claimed_pages: 0, needed: HEADER_SIZE + 0x30, file_size });
+        return Err(DumpError::Truncated {
+            claimed_pages: 0,
+            needed: HEADER_SIZE + 0x30,
+            file_size,
+        });
     }
-    read_at(HEADER_SIZE, &mut raw).map_err(|e| DumpError::io("reading the RDMP header at 0x2000", e))?;
+    read_at(HEADER_SIZE, &mut raw)
+        .map_err(|e| DumpError::io("reading the RDMP header at 0x2000", e))?;
     let Ok((rdmp, _)) = from_bytes::<RawRdmpHeader>(&raw) else {
         return Err(DumpError::Corrupt("RDMP header".into()));
     };
@@ -388,7 +424,11 @@ fn rdmp_extent(
     let ranges_at = HEADER_SIZE + 0x30;
     let range_count = metadata_size / 16;
     if ranges_at.saturating_add(metadata_size) > file_size {
-        return Err(DumpError::Truncated { claimed_pages: 0, needed: ranges_at + metadata_size, file_size });
+        return Err(DumpError::Truncated {
+            claimed_pages: 0,
+            needed: ranges_at + metadata_size,
+            file_size,
+        });
     }
     let mut pages = 0u64;
     for i in 0..range_count {
@@ -396,12 +436,18 @@ fn rdmp_extent(
             break;
         }
         let mut buf = [0u8; 16];
-        read_at(ranges_at + i * 16, &mut buf).map_err(|e| DumpError::io("reading the RDMP PFN ranges", e))?;
-        let Ok((range, _)) = from_bytes::<RawPfnRange>(&buf) else { break };
+        read_at(ranges_at + i * 16, &mut buf)
+            .map_err(|e| DumpError::io("reading the RDMP PFN ranges", e))?;
+        let Ok((range, _)) = from_bytes::<RawPfnRange>(&buf) else {
+            break;
+        };
         if range.page_file_number.get(LE) == 0 {
             break;
         }
         pages = pages.saturating_add(range.number_of_pages.get(LE));
     }
-    Ok((pages, pages.saturating_mul(PAGE_SIZE).saturating_add(first_page)))
+    Ok((
+        pages,
+        pages.saturating_mul(PAGE_SIZE).saturating_add(first_page),
+    ))
 }

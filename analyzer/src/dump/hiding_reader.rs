@@ -71,6 +71,9 @@ mod tests {
         reader.seek(SeekFrom::Start(0x84)).unwrap();
         let mut four = [0xFFu8; 8];
         reader.read_exact(&mut four).unwrap();
-        assert_eq!(four, [0, 0, 0, 0, data[0x88], data[0x89], data[0x8a], data[0x8b]]);
+        assert_eq!(
+            four,
+            [0, 0, 0, 0, data[0x88], data[0x89], data[0x8a], data[0x8b]]
+        );
     }
 }

@@ -38,7 +38,9 @@ pub enum DumpError {
         source: std::io::Error,
     },
     /// The file is shorter than a dump header.
-    #[error("not a crash dump: the file has {file_size} bytes, a 64-bit dump header alone needs 8192")]
+    #[error(
+        "not a crash dump: the file has {file_size} bytes, a 64-bit dump header alone needs 8192"
+    )]
     TooSmall {
         /// File length.
         file_size: u64,
@@ -61,7 +63,9 @@ pub enum DumpError {
         machine: &'static str,
     },
     /// Not an x64 dump.
-    #[error("unsupported machine {machine:#x} ({name}) at header offset 0x30: pooltop reads x64 dumps only")]
+    #[error(
+        "unsupported machine {machine:#x} ({name}) at header offset 0x30: pooltop reads x64 dumps only"
+    )]
     UnsupportedMachine {
         /// `MachineImageType`.
         machine: u32,
@@ -93,7 +97,10 @@ pub enum DumpError {
 
 impl DumpError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        DumpError::Io { context: context.into(), source }
+        DumpError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -136,7 +143,10 @@ pub struct KernelDump {
 
 impl std::fmt::Debug for KernelDump {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KernelDump").field("path", &self.path).field("header", &self.header).finish()
+        f.debug_struct("KernelDump")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish()
     }
 }
 
@@ -144,16 +154,28 @@ impl KernelDump {
     /// Opens and validates a dump file.
     pub fn open(path: &Path) -> Result<Self, DumpError> {
         let shown = path.display().to_string();
-        let mut file = File::open(path).map_err(|e| DumpError::io(format!("opening {shown}"), e))?;
-        let file_size = file.metadata().map_err(|e| DumpError::io(format!("reading metadata of {shown}"), e))?.len();
+        let mut file =
+            File::open(path).map_err(|e| DumpError::io(format!("opening {shown}"), e))?;
+        let file_size = file
+            .metadata()
+            .map_err(|e| DumpError::io(format!("reading metadata of {shown}"), e))?
+            .len();
         let mut head = vec![0u8; header::HEADER_SIZE.min(file_size) as usize];
-        file.read_exact(&mut head).map_err(|e| DumpError::io(format!("reading the header of {shown}"), e))?;
-        let header = header::parse_header(&head, file_size, |offset, buf| read_file_at(&file, offset, buf))?;
+        file.read_exact(&mut head)
+            .map_err(|e| DumpError::io(format!("reading the header of {shown}"), e))?;
+        let header = header::parse_header(&head, file_size, |offset, buf| {
+            read_file_at(&file, offset, buf)
+        })?;
         drop(file);
-        let mapped = MappedFileReader::new(path).map_err(|e| DumpError::io(format!("mapping {shown}"), e))?;
+        let mapped = MappedFileReader::new(path)
+            .map_err(|e| DumpError::io(format!("mapping {shown}"), e))?;
         let parser = KernelDumpParser::with_reader(HeaderHidingReader::new(mapped))
             .map_err(|e| DumpError::Parser(describe_kdmp_error(&e)))?;
-        Ok(Self { path: path.to_path_buf(), header, parser })
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            parser,
+        })
     }
 
     /// The file this dump was opened from.
@@ -173,12 +195,16 @@ impl KernelDump {
 
     /// A reader of the kernel address space (the dump's directory table base).
     pub fn memory(&self) -> DumpMemory<'_> {
-        DumpMemory { reader: virt::Reader::new(&self.parser) }
+        DumpMemory {
+            reader: virt::Reader::new(&self.parser),
+        }
     }
 
     /// A reader of another address space, e.g. a process of a session.
     pub fn memory_with_dtb(&self, dtb: u64) -> DumpMemory<'_> {
-        DumpMemory { reader: virt::Reader::with_dtb(&self.parser, dtb.into()) }
+        DumpMemory {
+            reader: virt::Reader::with_dtb(&self.parser, dtb.into()),
+        }
     }
 }
 
@@ -214,7 +240,10 @@ impl VirtualMemory for DumpMemory<'_> {
             let len = room.min(buf.len() - done);
             self.reader
                 .read_exact(Gva::new(at), &mut buf[done..done + len])
-                .map_err(|e| ReadFault { va: at, reason: describe_kdmp_error(&e) })?;
+                .map_err(|e| ReadFault {
+                    va: at,
+                    reason: describe_kdmp_error(&e),
+                })?;
             done += len;
         }
         Ok(())

@@ -16,7 +16,9 @@ impl Field {
     pub fn read(&self, entry: &[u8]) -> u64 {
         let at = self.offset as usize;
         match self.width {
-            4 => entry.get(at..at + 4).map_or(0, |b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            4 => entry.get(at..at + 4).map_or(0, |b| {
+                u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }),
             _ => entry.get(at..at + 8).map_or(0, |b| {
                 let mut v = [0u8; 8];
                 v.copy_from_slice(b);
@@ -27,7 +29,11 @@ impl Field {
 
     /// The mask of values this field can hold.
     pub fn mask(&self) -> u64 {
-        if self.width == 4 { u64::from(u32::MAX) } else { u64::MAX }
+        if self.width == 4 {
+            u64::from(u32::MAX)
+        } else {
+            u64::MAX
+        }
     }
 }
 
@@ -64,7 +70,9 @@ pub enum LayoutError {
         field: &'static str,
     },
     /// A field has a width or offset that makes no sense.
-    #[error("{structure}.{field} at offset {offset:#x} with {width} bytes does not fit a {size:#x}-byte entry of 4- or 8-byte counters")]
+    #[error(
+        "{structure}.{field} at offset {offset:#x} with {width} bytes does not fit a {size:#x}-byte entry of 4- or 8-byte counters"
+    )]
     BadField {
         /// Structure name.
         structure: &'static str,
@@ -89,8 +97,10 @@ impl TrackerLayout {
         field: impl Fn(&str) -> Option<(u64, u64)>,
     ) -> Result<Self, LayoutError> {
         let get = |name: &'static str| -> Result<Field, LayoutError> {
-            let (offset, width) =
-                field(name).ok_or(LayoutError::MissingField { structure: Self::STRUCT_NAME, field: name })?;
+            let (offset, width) = field(name).ok_or(LayoutError::MissingField {
+                structure: Self::STRUCT_NAME,
+                field: name,
+            })?;
             if !(width == 4 || width == 8) || offset + width > entry_size || entry_size > 0x1000 {
                 return Err(LayoutError::BadField {
                     structure: Self::STRUCT_NAME,
@@ -100,12 +110,18 @@ impl TrackerLayout {
                     size: entry_size,
                 });
             }
-            Ok(Field { offset, width: width as u8 })
+            Ok(Field {
+                offset,
+                width: width as u8,
+            })
         };
         let key = get("Key")?;
         Ok(Self {
             entry_size,
-            key: Field { offset: key.offset, width: 4 },
+            key: Field {
+                offset: key.offset,
+                width: 4,
+            },
             nonpaged_allocs: get("NonPagedAllocs")?,
             nonpaged_frees: get("NonPagedFrees")?,
             nonpaged_bytes: get("NonPagedBytes")?,

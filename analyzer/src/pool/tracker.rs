@@ -61,7 +61,9 @@ pub enum TrackerError {
         fault: ReadFault,
     },
     /// A value is out of any sane range.
-    #[error("nt!{name} = {value:#x} is absurd (accepted: {limit}); the dump or the symbols are corrupt")]
+    #[error(
+        "nt!{name} = {value:#x} is absurd (accepted: {limit}); the dump or the symbols are corrupt"
+    )]
     Absurd {
         /// Symbol name.
         name: &'static str,
@@ -103,7 +105,9 @@ pub fn read_pool_usage(
     let entries = read_var(mem, "PoolTrackTableSize", symbols.pool_track_table_size)?;
     check_count("PoolTrackTableSize", entries, MAX_TABLE_ENTRIES)?;
     if entries > 1 && !(entries - 1).is_power_of_two() {
-        warnings.push(format!("PoolTrackTableSize is {entries}, not 2^n + 1 as on every known kernel"));
+        warnings.push(format!(
+            "PoolTrackTableSize is {entries}, not 2^n + 1 as on every known kernel"
+        ));
     }
     let global = read_var(mem, "PoolTrackTable", symbols.pool_track_table)?;
 
@@ -112,9 +116,11 @@ pub fn read_pool_usage(
     if let Some(array) = symbols.ex_pool_tag_tables {
         for cpu in 0..processors {
             let va = array + cpu * 8;
-            let table = mem
-                .read_u64(va)
-                .map_err(|fault| TrackerError::Variable { name: "ExPoolTagTables", va, fault })?;
+            let table = mem.read_u64(va).map_err(|fault| TrackerError::Variable {
+                name: "ExPoolTagTables",
+                va,
+                fault,
+            })?;
             if cpu == 0 {
                 if table != global {
                     warnings.push(format!(
@@ -122,7 +128,9 @@ pub fn read_pool_usage(
                     ));
                 }
             } else if table == 0 {
-                warnings.push(format!("ExPoolTagTables[{cpu}] is NULL: that processor's counters are missing"));
+                warnings.push(format!(
+                    "ExPoolTagTables[{cpu}] is NULL: that processor's counters are missing"
+                ));
             } else {
                 tables.push(table);
             }
@@ -136,23 +144,46 @@ pub fn read_pool_usage(
 
     let mut slots = vec![Slot::default(); entries as usize];
     for (index, &table) in tables.iter().enumerate() {
-        let what = if index == 0 { "PoolTrackTable".to_string() } else { format!("the tracker table of processor {index}") };
-        accumulate_table(mem, table, entries, layout, &mut slots, index == 0, &what, &mut warnings)?;
+        let what = if index == 0 {
+            "PoolTrackTable".to_string()
+        } else {
+            format!("the tracker table of processor {index}")
+        };
+        accumulate_table(
+            mem,
+            table,
+            entries,
+            layout,
+            &mut slots,
+            index == 0,
+            &what,
+            &mut warnings,
+        )?;
     }
 
     let mut by_tag: BTreeMap<[u8; 4], TagUsage> = BTreeMap::new();
     let mut keyless = 0u64;
     for slot in &slots {
         if slot.key == 0 {
-            if slot.usage.nonpaged != PoolCounters::default() || slot.usage.paged != PoolCounters::default() {
+            if slot.usage.nonpaged != PoolCounters::default()
+                || slot.usage.paged != PoolCounters::default()
+            {
                 keyless += 1;
             }
             continue;
         }
-        by_tag.entry(slot.key.to_le_bytes()).or_insert_with(|| TagUsage { tag: slot.key.to_le_bytes(), ..Default::default() }).wrapping_add(&slot.usage);
+        by_tag
+            .entry(slot.key.to_le_bytes())
+            .or_insert_with(|| TagUsage {
+                tag: slot.key.to_le_bytes(),
+                ..Default::default()
+            })
+            .wrapping_add(&slot.usage);
     }
     if keyless > 0 {
-        warnings.push(format!("{keyless} tracker slots hold counters but no tag; they were left out"));
+        warnings.push(format!(
+            "{keyless} tracker slots hold counters but no tag; they were left out"
+        ));
     }
 
     let expansion_entries = read_expansion(mem, symbols, layout, &mut by_tag, &mut warnings)?;
@@ -182,26 +213,52 @@ pub fn read_single_table(
     check_count("ExpSessionPoolTrackTableSize", entries, MAX_TABLE_ENTRIES)?;
     let mut warnings = Vec::new();
     let mut slots = vec![Slot::default(); entries as usize];
-    accumulate_table(mem, table, entries, layout, &mut slots, true, table_name, &mut warnings)?;
+    accumulate_table(
+        mem,
+        table,
+        entries,
+        layout,
+        &mut slots,
+        true,
+        table_name,
+        &mut warnings,
+    )?;
     let mut by_tag: BTreeMap<[u8; 4], TagUsage> = BTreeMap::new();
     for slot in slots.iter().filter(|s| s.key != 0) {
-        by_tag.entry(slot.key.to_le_bytes()).or_insert_with(|| TagUsage { tag: slot.key.to_le_bytes(), ..Default::default() }).wrapping_add(&slot.usage);
+        by_tag
+            .entry(slot.key.to_le_bytes())
+            .or_insert_with(|| TagUsage {
+                tag: slot.key.to_le_bytes(),
+                ..Default::default()
+            })
+            .wrapping_add(&slot.usage);
     }
     let mut tags: Vec<TagUsage> = by_tag.into_values().collect();
     for usage in &mut tags {
         mask_to_width(usage, layout);
         clamp(usage, &mut warnings);
     }
-    Ok(PoolUsage { tags, table_entries: entries, tables_summed: 1, expansion_entries: 0, warnings })
+    Ok(PoolUsage {
+        tags,
+        table_entries: entries,
+        tables_summed: 1,
+        expansion_entries: 0,
+        warnings,
+    })
 }
 
 fn read_var(mem: &impl VirtualMemory, name: &'static str, va: u64) -> Result<u64, TrackerError> {
-    mem.read_u64(va).map_err(|fault| TrackerError::Variable { name, va, fault })
+    mem.read_u64(va)
+        .map_err(|fault| TrackerError::Variable { name, va, fault })
 }
 
 fn check_count(name: &'static str, value: u64, max: u64) -> Result<(), TrackerError> {
     if value == 0 || value > max {
-        return Err(TrackerError::Absurd { name, value, limit: format!("1 to {max}") });
+        return Err(TrackerError::Absurd {
+            name,
+            value,
+            limit: format!("1 to {max}"),
+        });
     }
     Ok(())
 }
@@ -214,12 +271,18 @@ fn processor_count(
 ) -> Result<u64, TrackerError> {
     let from_header = u64::from(header_processors);
     let Some(va) = symbols.ke_number_processors else {
-        check_count("KeNumberProcessors (from the dump header)", from_header, MAX_PROCESSORS)?;
+        check_count(
+            "KeNumberProcessors (from the dump header)",
+            from_header,
+            MAX_PROCESSORS,
+        )?;
         return Ok(from_header);
     };
-    let value = u64::from(
-        mem.read_u32(va).map_err(|fault| TrackerError::Variable { name: "KeNumberProcessors", va, fault })?,
-    );
+    let value = u64::from(mem.read_u32(va).map_err(|fault| TrackerError::Variable {
+        name: "KeNumberProcessors",
+        va,
+        fault,
+    })?);
     check_count("KeNumberProcessors", value, MAX_PROCESSORS)?;
     if value != from_header {
         warnings.push(format!(
@@ -245,8 +308,15 @@ fn accumulate_table(
     let bytes = read_table_bytes(mem, table, entries * layout.entry_size);
     let unreadable = bytes.unreadable.len();
     if is_global && bytes.readable_pages == 0 {
-        let fault = bytes.first_fault.unwrap_or(ReadFault { va: table, reason: "no page readable".into() });
-        return Err(TrackerError::TableMissing { what: what.to_string(), va: table, fault });
+        let fault = bytes.first_fault.unwrap_or(ReadFault {
+            va: table,
+            reason: "no page readable".into(),
+        });
+        return Err(TrackerError::TableMissing {
+            what: what.to_string(),
+            va: table,
+            fault,
+        });
     }
     let mut skipped = 0u64;
     for (j, slot) in slots.iter_mut().enumerate() {
@@ -292,7 +362,9 @@ fn read_expansion(
     warnings: &mut Vec<String>,
 ) -> Result<u64, TrackerError> {
     let (Some(table_var), Some(size_var)) = (symbols.expansion, symbols.expansion_size) else {
-        warnings.push("PoolTrackTableExpansion is unknown: overflow tags (if any) are missing".to_string());
+        warnings.push(
+            "PoolTrackTableExpansion is unknown: overflow tags (if any) are missing".to_string(),
+        );
         return Ok(0);
     };
     let entries = read_var(mem, "PoolTrackTableExpansionSize", size_var)?;
@@ -338,7 +410,13 @@ fn read_expansion(
                 bytes: layout.paged_bytes.read(entry),
             },
         };
-        by_tag.entry(tag).or_insert_with(|| TagUsage { tag, ..Default::default() }).wrapping_add(&usage);
+        by_tag
+            .entry(tag)
+            .or_insert_with(|| TagUsage {
+                tag,
+                ..Default::default()
+            })
+            .wrapping_add(&usage);
     }
     Ok(entries)
 }
@@ -355,7 +433,10 @@ fn mask_to_width(usage: &mut TagUsage, layout: &TrackerLayout) {
 
 /// `ExGetPoolTagInfo` makes Allocs ≥ Frees; pooltop lowers Frees to Allocs and says so.
 fn clamp(usage: &mut TagUsage, warnings: &mut Vec<String>) {
-    for (pool, counters) in [("nonpaged", &mut usage.nonpaged), ("paged", &mut usage.paged)] {
+    for (pool, counters) in [
+        ("nonpaged", &mut usage.nonpaged),
+        ("paged", &mut usage.paged),
+    ] {
         if counters.frees > counters.allocs {
             warnings.push(format!(
                 "tag {}: {pool} frees ({}) exceed allocs ({}) after summing all tables; clamped to {} as the kernel does",
@@ -381,13 +462,20 @@ impl TableBytes {
     /// Whether `start..end` avoids every unreadable range (sorted, disjoint).
     fn is_readable(&self, start: u64, end: u64) -> bool {
         let first_after = self.unreadable.partition_point(|r| r.end <= start);
-        self.unreadable.get(first_after).is_none_or(|r| r.start >= end)
+        self.unreadable
+            .get(first_after)
+            .is_none_or(|r| r.start >= end)
     }
 }
 
 /// Reads `len` bytes at `va` page by page, remembering holes instead of failing.
 fn read_table_bytes(mem: &impl VirtualMemory, va: u64, len: u64) -> TableBytes {
-    let mut out = TableBytes { data: vec![0u8; len as usize], unreadable: Vec::new(), readable_pages: 0, first_fault: None };
+    let mut out = TableBytes {
+        data: vec![0u8; len as usize],
+        unreadable: Vec::new(),
+        readable_pages: 0,
+        first_fault: None,
+    };
     let mut offset = 0u64;
     while offset < len {
         let at = va.wrapping_add(offset);

@@ -19,7 +19,12 @@ struct JsonCounters {
 
 impl From<&PoolCounters> for JsonCounters {
     fn from(c: &PoolCounters) -> Self {
-        Self { allocs: c.allocs, frees: c.frees, outstanding: c.outstanding(), bytes: c.bytes }
+        Self {
+            allocs: c.allocs,
+            frees: c.frees,
+            outstanding: c.outstanding(),
+            bytes: c.bytes,
+        }
     }
 }
 
@@ -106,7 +111,10 @@ pub fn render_json(
             top: table.options.top,
         },
         tags: table.rows.iter().map(|r| row(r, db)).collect(),
-        total: JsonTotal { nonpaged: (&table.total.nonpaged).into(), paged: (&table.total.paged).into() },
+        total: JsonTotal {
+            nonpaged: (&table.total.nonpaged).into(),
+            paged: (&table.total.paged).into(),
+        },
         warnings,
     };
     let mut text = serde_json::to_string_pretty(&report)?;
@@ -147,9 +155,19 @@ pub fn render_csv(table: &PoolusedTable, db: &PoolTagDb) -> Result<String, csv::
         ]
     };
     for usage in &table.rows {
-        writer.write_record(record(tag_column(usage.tag), tag_hex(usage.tag), usage, db.windbg_description(usage.tag)))?;
+        writer.write_record(record(
+            tag_column(usage.tag),
+            tag_hex(usage.tag),
+            usage,
+            db.windbg_description(usage.tag),
+        ))?;
     }
-    writer.write_record(record("TOTAL".into(), String::new(), &table.total, String::new()))?;
+    writer.write_record(record(
+        "TOTAL".into(),
+        String::new(),
+        &table.total,
+        String::new(),
+    ))?;
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -24,10 +24,14 @@ pub struct TagGlob {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OptionsError {
     /// Flags 2 and 4 together.
-    #[error("!poolused flags 0x2 (sort by nonpaged) and 0x4 (sort by paged) cannot be used together")]
+    #[error(
+        "!poolused flags 0x2 (sort by nonpaged) and 0x4 (sort by paged) cannot be used together"
+    )]
     ConflictingSorts,
     /// Flag bits that `!poolused` does not have.
-    #[error("!poolused flags {0:#x}: only 0x1 (verbose), 0x2 (nonpaged), 0x4 (paged) and 0x8 (session) exist")]
+    #[error(
+        "!poolused flags {0:#x}: only 0x1 (verbose), 0x2 (nonpaged), 0x4 (paged) and 0x8 (session) exist"
+    )]
     UnknownFlags(u32),
     /// A malformed tag pattern.
     #[error("tag pattern {0:?}: without '*' a tag has at most 4 characters")]
@@ -68,9 +72,9 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
         Some((b'*', rest)) => (0..=text.len()).any(|skip| glob_match(rest, &text[skip..])),
-        Some((&p, rest)) => {
-            text.split_first().is_some_and(|(&t, text_rest)| (p == b'?' || p == t) && glob_match(rest, text_rest))
-        }
+        Some((&p, rest)) => text
+            .split_first()
+            .is_some_and(|(&t, text_rest)| (p == b'?' || p == t) && glob_match(rest, text_rest)),
     }
 }
 
@@ -92,7 +96,13 @@ pub struct PoolusedOptions {
 impl Default for PoolusedOptions {
     /// `!poolused 2`: sorted by nonpaged bytes.
     fn default() -> Self {
-        Self { sort: SortOrder::NonPaged, verbose: false, session: false, tag: None, top: None }
+        Self {
+            sort: SortOrder::NonPaged,
+            verbose: false,
+            session: false,
+            tag: None,
+            top: None,
+        }
     }
 }
 
@@ -134,8 +144,11 @@ pub struct PoolusedTable {
 /// Non-verbose tables show tags with nonpaged or paged bytes; verbose tables show tags with any non-zero
 /// counter. Ties in byte sorts are broken by tag order.
 pub fn select(usage: &PoolUsage, options: &PoolusedOptions) -> PoolusedTable {
-    let matching: Vec<&TagUsage> =
-        usage.tags.iter().filter(|t| options.tag.as_ref().is_none_or(|g| g.matches(&t.tag))).collect();
+    let matching: Vec<&TagUsage> = usage
+        .tags
+        .iter()
+        .filter(|t| options.tag.as_ref().is_none_or(|g| g.matches(&t.tag)))
+        .collect();
     let mut total = TagUsage::default();
     for t in &matching {
         total.wrapping_add(t);
@@ -151,13 +164,23 @@ pub fn select(usage: &PoolUsage, options: &PoolusedOptions) -> PoolusedTable {
     let key = |c: &PoolCounters| std::cmp::Reverse(c.bytes);
     match options.sort {
         SortOrder::Tag => rows.sort_by(|a, b| a.tag.cmp(&b.tag)),
-        SortOrder::NonPaged => rows.sort_by(|a, b| key(&a.nonpaged).cmp(&key(&b.nonpaged)).then(a.tag.cmp(&b.tag))),
-        SortOrder::Paged => rows.sort_by(|a, b| key(&a.paged).cmp(&key(&b.paged)).then(a.tag.cmp(&b.tag))),
+        SortOrder::NonPaged => rows.sort_by(|a, b| {
+            key(&a.nonpaged)
+                .cmp(&key(&b.nonpaged))
+                .then(a.tag.cmp(&b.tag))
+        }),
+        SortOrder::Paged => {
+            rows.sort_by(|a, b| key(&a.paged).cmp(&key(&b.paged)).then(a.tag.cmp(&b.tag)))
+        }
     }
     if let Some(top) = options.top {
         rows.truncate(top);
     }
-    PoolusedTable { rows, total, options: options.clone() }
+    PoolusedTable {
+        rows,
+        total,
+        options: options.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +198,10 @@ mod tests {
         assert!(g.matches(b"amda") && !g.matches(b"amdb"));
         let g = TagGlob::parse("*a").unwrap();
         assert!(g.matches(b"amda") && !g.matches(b"amdb"));
-        assert_eq!(TagGlob::parse("TooLong"), Err(OptionsError::TagTooLong("TooLong".into())));
+        assert_eq!(
+            TagGlob::parse("TooLong"),
+            Err(OptionsError::TagTooLong("TooLong".into()))
+        );
         assert_eq!(TagGlob::parse(""), Err(OptionsError::EmptyTag));
     }
 
@@ -183,10 +209,22 @@ mod tests {
     fn windbg_flags_map_to_options() {
         let o = PoolusedOptions::from_windbg(3, Some("Even")).unwrap();
         assert!(o.verbose && !o.session && o.sort == SortOrder::NonPaged);
-        assert_eq!(PoolusedOptions::from_windbg(0, None).unwrap().sort, SortOrder::Tag);
-        assert_eq!(PoolusedOptions::from_windbg(4, None).unwrap().sort, SortOrder::Paged);
+        assert_eq!(
+            PoolusedOptions::from_windbg(0, None).unwrap().sort,
+            SortOrder::Tag
+        );
+        assert_eq!(
+            PoolusedOptions::from_windbg(4, None).unwrap().sort,
+            SortOrder::Paged
+        );
         assert!(PoolusedOptions::from_windbg(8, None).unwrap().session);
-        assert_eq!(PoolusedOptions::from_windbg(6, None), Err(OptionsError::ConflictingSorts));
-        assert_eq!(PoolusedOptions::from_windbg(0x10, None), Err(OptionsError::UnknownFlags(0x10)));
+        assert_eq!(
+            PoolusedOptions::from_windbg(6, None),
+            Err(OptionsError::ConflictingSorts)
+        );
+        assert_eq!(
+            PoolusedOptions::from_windbg(0x10, None),
+            Err(OptionsError::UnknownFlags(0x10))
+        );
     }
 }

@@ -22,7 +22,9 @@ pub fn render(table: &PoolusedTable, db: &PoolTagDb) -> String {
     let _ = writeln!(out, " Sorting by {sorting}");
     out.push('\n');
     if table.options.verbose {
-        out.push_str("                            NonPaged                                         Paged\n");
+        out.push_str(
+            "                            NonPaged                                         Paged\n",
+        );
         out.push_str(" Tag       Allocs       Frees      Diff         Used       Allocs       Frees      Diff         Used\n");
     } else {
         out.push_str("               NonPaged                  Paged\n");
@@ -69,6 +71,12 @@ fn numbers(out: &mut String, usage: &TagUsage, verbose: bool, line: Line) {
             Line::Total => write!(out, "{:>10}", np.outstanding()),
         }
         .ok();
-        let _ = write!(out, " {:>12} {:>10} {:>12}", np.bytes, p.outstanding(), p.bytes);
+        let _ = write!(
+            out,
+            " {:>12} {:>10} {:>12}",
+            np.bytes,
+            p.outstanding(),
+            p.bytes
+        );
     }
 }
