@@ -135,15 +135,14 @@ impl DumpAnalysis {
                 source,
             }
         })?;
-        if let Some(Ok(build)) = symbols.build_number(&mem) {
-            if build != header.build {
-                warnings.push(format!(
-                    "NtBuildNumber says build {build} but the dump header says {}",
-                    header.build
-                ));
-            }
+        if let Some(Ok(build)) = symbols.build_number(&mem)
+            && build != header.build
+        {
+            warnings.push(format!(
+                "NtBuildNumber says build {build} but the dump header says {}",
+                header.build
+            ));
         }
-        drop(mem);
         Ok(Self {
             dump,
             modules,

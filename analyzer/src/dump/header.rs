@@ -228,7 +228,7 @@ pub fn parse_header(
             };
             (kind, pages, end)
         }
-        8 | 9 | 0xA => {
+        8..=0xA => {
             let (pages, end) = rdmp_extent(dump_type, file_size, &mut read_at)?;
             let kind = match dump_type {
                 8 => DumpKind::Kernel,
@@ -375,10 +375,11 @@ fn bitmap_extent(
         read_at(BITMAP_AT + offset, buf)
             .map_err(|e| DumpError::io("reading the page bitmap", e))?;
         let last_chunk = offset + len as u64 == bitmap_bytes;
-        if last_chunk && bits % 8 != 0 {
-            if let Some(last) = buf.last_mut() {
-                *last &= (1u8 << (bits % 8)) - 1;
-            }
+        if last_chunk
+            && bits % 8 != 0
+            && let Some(last) = buf.last_mut()
+        {
+            *last &= (1u8 << (bits % 8)) - 1;
         }
         present += buf.iter().map(|b| u64::from(b.count_ones())).sum::<u64>();
         offset += len as u64;

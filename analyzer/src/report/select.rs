@@ -163,7 +163,7 @@ pub fn select(usage: &PoolUsage, options: &PoolusedOptions) -> PoolusedTable {
     let mut rows: Vec<TagUsage> = matching.into_iter().filter(shown).copied().collect();
     let key = |c: &PoolCounters| std::cmp::Reverse(c.bytes);
     match options.sort {
-        SortOrder::Tag => rows.sort_by(|a, b| a.tag.cmp(&b.tag)),
+        SortOrder::Tag => rows.sort_by_key(|r| r.tag),
         SortOrder::NonPaged => rows.sort_by(|a, b| {
             key(&a.nonpaged)
                 .cmp(&key(&b.nonpaged))
