@@ -1,0 +1,103 @@
+//! The command line: the demo, the pooltag.txt hint, WinDbg's flag syntax.
+
+mod common;
+
+use common::{pooltop, pooltop_dump, stdout_ok, write_dump};
+use pooltop_synth::dump::DumpFormat;
+use pooltop_synth::scenario::demo::{DEMO_POOLTAG, demo_scenario};
+
+#[test]
+fn demo_prints_the_leaking_driver_first() {
+    let out = pooltop(&["demo"]);
+    let text = stdout_ok(&out);
+    let scenario = demo_scenario();
+    let mut by_np: Vec<_> = scenario.tags.iter().collect();
+    by_np.sort_by(|a, b| b.nonpaged.bytes.cmp(&a.nonpaged.bytes));
+    let top = by_np[0];
+    assert_eq!(&top.tag, b"Lk01");
+    // The description the demo's own pooltag file gives for Lk01.
+    let line = DEMO_POOLTAG
+        .lines()
+        .find(|l| l.starts_with("Lk01"))
+        .unwrap();
+    let parts: Vec<&str> = line
+        .trim_end_matches('\r')
+        .splitn(3, " - ")
+        .map(str::trim)
+        .collect();
+    let expected = format!(
+        " Lk01 {:>9} {:>12} {:>10} {:>12}\t{} , Binary: {}",
+        top.nonpaged.allocs - top.nonpaged.frees,
+        top.nonpaged.bytes,
+        top.paged.allocs - top.paged.frees,
+        top.paged.bytes,
+        parts[2],
+        parts[1]
+    );
+    let first_row = text.lines().find(|l| l.contains('\t')).unwrap();
+    assert_eq!(first_row, expected);
+    assert!(text.starts_with(" Sorting by NonPaged Pool Consumed\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pooltop demo: wrote"), "{stderr}");
+}
+
+#[test]
+fn demo_keeps_its_files_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    stdout_ok(&pooltop(&[
+        "demo",
+        "--keep",
+        &keep.display().to_string(),
+        "--format",
+        "json",
+    ]));
+    for file in ["MEMORY.DMP", "pooltag.txt"] {
+        assert!(keep.join(file).is_file(), "{file}");
+    }
+    let key = demo_scenario().kernel.pdb_store_key;
+    assert!(
+        keep.join("symbols/ntkrnlmp.pdb")
+            .join(key)
+            .join("ntkrnlmp.pdb")
+            .is_file()
+    );
+}
+
+#[test]
+fn without_pooltag_txt_the_table_prints_with_a_hint() {
+    let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let path = dump.path.display().to_string();
+    let out = pooltop(&["dump", &path, "--symbol-path", &dump.symbol_path]);
+    let text = stdout_ok(&out);
+    assert!(
+        text.contains("\tUNKNOWN pooltag 'Lk01', please update pooltag.txt\n"),
+        "{text}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("pooltag.txt"))
+        .collect();
+    assert_eq!(hints.len(), 1, "one hint line: {stderr}");
+    assert!(hints[0].contains("--pooltag"), "{stderr}");
+}
+
+#[test]
+fn windbg_flags_are_taken_as_typed() {
+    let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let verbose = stdout_ok(&pooltop_dump(&dump, &["--poolused", "3"]));
+    assert!(
+        verbose.starts_with(
+            " Sorting by NonPaged Pool Consumed\n\n                            NonPaged"
+        )
+    );
+    let both = pooltop_dump(&dump, &["--poolused", "6"]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used together"));
+    let bad = pooltop_dump(&dump, &["--poolused", "zz"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("FLAGS is a hexadecimal number"));
+    let long_tag = pooltop_dump(&dump, &["--tag", "ABCDE"]);
+    assert_eq!(long_tag.status.code(), Some(2));
+}
