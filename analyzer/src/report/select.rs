@@ -9,6 +9,7 @@ pub enum SortOrder {
     /// Byte-wise ascending tag order (flag 0).
     Tag,
     /// Nonpaged bytes, descending (flag 2).
+    #[serde(rename = "nonpaged")]
     NonPaged,
     /// Paged bytes, descending (flag 4).
     Paged,
