@@ -2,6 +2,8 @@
 //! kernels) describes it. Three x64 eras exist: 0x28 bytes (32-bit Allocs/Frees, up to 1703), 0x38 bytes (all
 //! 64-bit, Bytes first, 1709 to 19045) and 0x50 bytes (20348 and later).
 
+use super::counters::{PoolCounters, TagUsage};
+
 /// One integer field of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Field {
@@ -88,6 +90,33 @@ pub enum LayoutError {
 }
 
 impl TrackerLayout {
+    /// Reads one entry: the key as the tag, and the six counters (zero-extended).
+    pub fn read_entry(&self, entry: &[u8]) -> TagUsage {
+        TagUsage {
+            tag: (self.key.read(entry) as u32).to_le_bytes(),
+            nonpaged: PoolCounters {
+                allocs: self.nonpaged_allocs.read(entry),
+                frees: self.nonpaged_frees.read(entry),
+                bytes: self.nonpaged_bytes.read(entry),
+            },
+            paged: PoolCounters {
+                allocs: self.paged_allocs.read(entry),
+                frees: self.paged_frees.read(entry),
+                bytes: self.paged_bytes.read(entry),
+            },
+        }
+    }
+
+    /// Reduces sums kept in u64 to each field's width (32-bit counters wrap at 2^32 in the kernel too).
+    pub fn mask_to_width(&self, usage: &mut TagUsage) {
+        usage.nonpaged.allocs &= self.nonpaged_allocs.mask();
+        usage.nonpaged.frees &= self.nonpaged_frees.mask();
+        usage.nonpaged.bytes &= self.nonpaged_bytes.mask();
+        usage.paged.allocs &= self.paged_allocs.mask();
+        usage.paged.frees &= self.paged_frees.mask();
+        usage.paged.bytes &= self.paged_bytes.mask();
+    }
+
     /// Structure name in the kernel's PDB.
     pub const STRUCT_NAME: &'static str = "_POOL_TRACKER_TABLE";
 

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::counters::{PoolCounters, TagUsage};
-use super::layout::{Field, TrackerLayout};
+use super::counters::TagUsage;
+use super::layout::TrackerLayout;
 use crate::dump::{PAGE_SIZE, ReadFault, VirtualMemory};
 
 /// Largest `PoolTrackTableSize` accepted (real tables have 2^n + 1 entries, 513 to 65,537 seen).
@@ -82,6 +82,48 @@ pub enum TrackerError {
         /// The first failed read.
         fault: ReadFault,
     },
+}
+
+/// Counters summed by tag.
+#[derive(Default)]
+struct TagSums(BTreeMap<[u8; 4], TagUsage>);
+
+impl TagSums {
+    fn add(&mut self, usage: &TagUsage) {
+        self.0
+            .entry(usage.tag)
+            .or_insert_with(|| TagUsage {
+                tag: usage.tag,
+                ..Default::default()
+            })
+            .wrapping_add(usage);
+    }
+
+    /// Adds every slot that has a key; returns how many keyless slots held counters.
+    fn add_slots(&mut self, slots: &[Slot]) -> u64 {
+        let mut keyless = 0;
+        for slot in slots {
+            if slot.key == 0 {
+                keyless += u64::from(!slot.usage.nonpaged.is_zero() || !slot.usage.paged.is_zero());
+                continue;
+            }
+            self.add(&TagUsage {
+                tag: slot.key.to_le_bytes(),
+                ..slot.usage
+            });
+        }
+        keyless
+    }
+
+    /// Reduces the sums to the fields' widths and clamps them; sorted by tag.
+    fn finish(self, layout: &TrackerLayout, warnings: &mut Vec<String>) -> Vec<TagUsage> {
+        let mut tags: Vec<TagUsage> = self.0.into_values().collect();
+        for usage in &mut tags {
+            layout.mask_to_width(usage);
+            clamp(usage, warnings);
+        }
+        tags
+    }
 }
 
 /// Accumulated counters of one hash slot across processors.
@@ -161,38 +203,15 @@ pub fn read_pool_usage(
         )?;
     }
 
-    let mut by_tag: BTreeMap<[u8; 4], TagUsage> = BTreeMap::new();
-    let mut keyless = 0u64;
-    for slot in &slots {
-        if slot.key == 0 {
-            if slot.usage.nonpaged != PoolCounters::default()
-                || slot.usage.paged != PoolCounters::default()
-            {
-                keyless += 1;
-            }
-            continue;
-        }
-        by_tag
-            .entry(slot.key.to_le_bytes())
-            .or_insert_with(|| TagUsage {
-                tag: slot.key.to_le_bytes(),
-                ..Default::default()
-            })
-            .wrapping_add(&slot.usage);
-    }
+    let mut sums = TagSums::default();
+    let keyless = sums.add_slots(&slots);
     if keyless > 0 {
         warnings.push(format!(
             "{keyless} tracker slots hold counters but no tag; they were left out"
         ));
     }
-
-    let expansion_entries = read_expansion(mem, symbols, layout, &mut by_tag, &mut warnings)?;
-
-    let mut tags: Vec<TagUsage> = by_tag.into_values().collect();
-    for usage in &mut tags {
-        mask_to_width(usage, layout);
-        clamp(usage, &mut warnings);
-    }
+    let expansion_entries = read_expansion(mem, symbols, layout, &mut sums, &mut warnings)?;
+    let tags = sums.finish(layout, &mut warnings);
     Ok(PoolUsage {
         tags,
         table_entries: entries,
@@ -223,21 +242,9 @@ pub fn read_single_table(
         table_name,
         &mut warnings,
     )?;
-    let mut by_tag: BTreeMap<[u8; 4], TagUsage> = BTreeMap::new();
-    for slot in slots.iter().filter(|s| s.key != 0) {
-        by_tag
-            .entry(slot.key.to_le_bytes())
-            .or_insert_with(|| TagUsage {
-                tag: slot.key.to_le_bytes(),
-                ..Default::default()
-            })
-            .wrapping_add(&slot.usage);
-    }
-    let mut tags: Vec<TagUsage> = by_tag.into_values().collect();
-    for usage in &mut tags {
-        mask_to_width(usage, layout);
-        clamp(usage, &mut warnings);
-    }
+    let mut sums = TagSums::default();
+    sums.add_slots(&slots);
+    let tags = sums.finish(layout, &mut warnings);
     Ok(PoolUsage {
         tags,
         table_entries: entries,
@@ -327,24 +334,11 @@ fn accumulate_table(
             continue;
         }
         let entry = &bytes.data[start as usize..end as usize];
-        let key = layout.key.read(entry) as u32;
+        let usage = layout.read_entry(entry);
         if slot.key == 0 {
-            slot.key = key;
+            slot.key = u32::from_le_bytes(usage.tag);
         }
-        let read = |f: &Field| f.read(entry);
-        slot.usage.wrapping_add(&TagUsage {
-            tag: [0; 4],
-            nonpaged: PoolCounters {
-                allocs: read(&layout.nonpaged_allocs),
-                frees: read(&layout.nonpaged_frees),
-                bytes: read(&layout.nonpaged_bytes),
-            },
-            paged: PoolCounters {
-                allocs: read(&layout.paged_allocs),
-                frees: read(&layout.paged_frees),
-                bytes: read(&layout.paged_bytes),
-            },
-        });
+        slot.usage.wrapping_add(&usage);
     }
     if unreadable > 0 {
         warnings.push(format!(
@@ -358,7 +352,7 @@ fn read_expansion(
     mem: &impl VirtualMemory,
     symbols: &TrackerSymbols,
     layout: &TrackerLayout,
-    by_tag: &mut BTreeMap<[u8; 4], TagUsage>,
+    sums: &mut TagSums,
     warnings: &mut Vec<String>,
 ) -> Result<u64, TrackerError> {
     let (Some(table_var), Some(size_var)) = (symbols.expansion, symbols.expansion_size) else {
@@ -392,43 +386,12 @@ fn read_expansion(
             continue;
         }
         let entry = &bytes.data[start as usize..end as usize];
-        let key = layout.key.read(entry) as u32;
-        if key == 0 {
-            continue;
+        let usage = layout.read_entry(entry);
+        if usage.tag != [0; 4] {
+            sums.add(&usage);
         }
-        let tag = key.to_le_bytes();
-        let usage = TagUsage {
-            tag,
-            nonpaged: PoolCounters {
-                allocs: layout.nonpaged_allocs.read(entry),
-                frees: layout.nonpaged_frees.read(entry),
-                bytes: layout.nonpaged_bytes.read(entry),
-            },
-            paged: PoolCounters {
-                allocs: layout.paged_allocs.read(entry),
-                frees: layout.paged_frees.read(entry),
-                bytes: layout.paged_bytes.read(entry),
-            },
-        };
-        by_tag
-            .entry(tag)
-            .or_insert_with(|| TagUsage {
-                tag,
-                ..Default::default()
-            })
-            .wrapping_add(&usage);
     }
     Ok(entries)
-}
-
-/// Sums kept in u64 are reduced to the field width (32-bit counters wrap at 2^32 in the kernel too).
-fn mask_to_width(usage: &mut TagUsage, layout: &TrackerLayout) {
-    usage.nonpaged.allocs &= layout.nonpaged_allocs.mask();
-    usage.nonpaged.frees &= layout.nonpaged_frees.mask();
-    usage.nonpaged.bytes &= layout.nonpaged_bytes.mask();
-    usage.paged.allocs &= layout.paged_allocs.mask();
-    usage.paged.frees &= layout.paged_frees.mask();
-    usage.paged.bytes &= layout.paged_bytes.mask();
 }
 
 /// `ExGetPoolTagInfo` makes Allocs ≥ Frees; pooltop lowers Frees to Allocs and says so.
