@@ -1,6 +1,8 @@
 //! Bad input: real unsupported or truncated dumps from `../shared/data/dumps/`, and generated corruptions. Each
 //! gets a clear one-line error and exit code 2 (or, for partial data, a partial result with a warning).
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{pooltop, pooltop_dump, shared_data, write_built, write_dump};

@@ -1,5 +1,7 @@
 //! The command line: the demo, the pooltag.txt hint, WinDbg's flag syntax.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{pooltop, pooltop_dump, stdout_ok, write_dump};
@@ -12,7 +14,7 @@ fn demo_prints_the_leaking_driver_first() {
     let text = stdout_ok(&out);
     let scenario = demo_scenario();
     let mut by_np: Vec<_> = scenario.tags.iter().collect();
-    by_np.sort_by(|a, b| b.nonpaged.bytes.cmp(&a.nonpaged.bytes));
+    by_np.sort_by_key(|t| std::cmp::Reverse(t.nonpaged.bytes));
     let top = by_np[0];
     assert_eq!(&top.tag, b"Lk01");
     // The description the demo's own pooltag file gives for Lk01.

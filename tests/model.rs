@@ -2,6 +2,8 @@
 //! format, 4 processors whose tables underflow one by one, a table inside a 2 MiB page, expansion-table tags, the
 //! session pool, and the JSON/CSV outputs and filters.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,8 @@
 //! table is compared with the real text byte for byte. The real copies have no TOTAL line (the authors cut it)
 //! and may end with a `...` elision; TOTAL is checked against sums the test computes from the real rows.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{pooltop_dump, shared_data, stdout_ok, write_dump};

@@ -10,8 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use object::LittleEndian as LE;
-use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 use pooltop_analyzer::symbols::{
     PdbId, SymbolError, export_name_from_mapped_image, pdb_id_from_mapped_image,
     pdb_id_from_pe_bytes, pdb_id_from_pe_file,
@@ -34,21 +32,8 @@ fn expected_kph() -> PdbId {
     }
 }
 
-/// Lays a PE file out as the loader would: headers at 0, each section's raw data at its VirtualAddress.
 fn map_image(file: &[u8]) -> Vec<u8> {
-    let pe = PeFile64::parse(file).unwrap();
-    let optional = pe.nt_headers().optional_header();
-    let mut image = vec![0u8; optional.size_of_image() as usize];
-    let headers = optional.size_of_headers() as usize;
-    image[..headers].copy_from_slice(&file[..headers]);
-    for section in pe.section_table().iter() {
-        let va = section.virtual_address.get(LE) as usize;
-        let raw = section.pointer_to_raw_data.get(LE) as usize;
-        let len =
-            (section.size_of_raw_data.get(LE) as usize).min(section.virtual_size.get(LE) as usize);
-        image[va..va + len].copy_from_slice(&file[raw..raw + len]);
-    }
-    image
+    pooltop_synth::pe::mapped_image(file).unwrap()
 }
 
 /// A reader over a mapped image that fails outside it.

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
 
-use object::LittleEndian as LE;
-use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
 use pooltop_analyzer::symbols::{
     FieldLayout, PdbFile, PdbId, StructLayout, SymbolEnv, SymbolPath,
     export_name_from_mapped_image, find_pdb, pdb_id_from_mapped_image, pdb_id_from_pe_bytes,
@@ -22,19 +20,7 @@ fn expected_id(kernel: &FakeKernel) -> PdbId {
 }
 
 fn map_image(file: &[u8]) -> Vec<u8> {
-    let pe = PeFile64::parse(file).unwrap();
-    let optional = pe.nt_headers().optional_header();
-    let mut image = vec![0u8; optional.size_of_image() as usize];
-    let headers = optional.size_of_headers() as usize;
-    image[..headers].copy_from_slice(&file[..headers]);
-    for section in pe.section_table().iter() {
-        let va = section.virtual_address.get(LE) as usize;
-        let raw = section.pointer_to_raw_data.get(LE) as usize;
-        let len =
-            (section.size_of_raw_data.get(LE) as usize).min(section.virtual_size.get(LE) as usize);
-        image[va..va + len].copy_from_slice(&file[raw..raw + len]);
-    }
-    image
+    pooltop_synth::pe::mapped_image(file).unwrap()
 }
 
 fn reader(image: &[u8]) -> impl FnMut(u32, &mut [u8]) -> Result<(), String> + '_ {

@@ -1,5 +1,7 @@
 //! Locating pooltag.txt / localtag.txt with an injected environment and real temporary folders.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,7 @@
 //! Parsing and lookup over the real pooltag.txt (WinDbg 10.0.29547 copy in shared/data).
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{lines_starting_with, pooltag_line, pooltag_path, real_db};

@@ -1,5 +1,7 @@
 //! Handwritten inputs and files: LF-only text, empty and non-text files, localtag.txt precedence.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use std::io::Write;

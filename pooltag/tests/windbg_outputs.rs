@@ -4,6 +4,8 @@
 //! by the crate. Our pooltag.txt is a newer copy than the one those debuggers used, so only rows whose
 //! entry did not change are compared; the excluded rows are listed with the reason.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{data_dir, poolused_description, real_db};

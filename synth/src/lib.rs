@@ -9,4 +9,5 @@
 
 pub mod dump;
 pub mod kernels;
+pub mod pe;
 pub mod scenario;

@@ -1,6 +1,8 @@
 //! Every scenario dump read back through kdmp-parser itself: the kernel image, KDDEBUGGER_DATA64, the module list
 //! (walked by kdmp-parser's own code) and the tracker tables hold what the model says, in every format and era.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 use std::io::Cursor;
 
 use kdmp_parser::gxa::{Gva, Gxa};

@@ -13,9 +13,6 @@ pub mod model;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use object::LittleEndian as LE;
-use object::read::pe::PeFile64;
-
 use crate::dump::{DumpBuilder, DumpError, DumpFormat, LARGE_PAGE_SIZE, PAGE_SIZE};
 use crate::kernels::{FakeKernel, Field, TrackerLayout};
 pub use model::{Counts, Placement, TagTruth, split_across_processors, tracker_hash};
@@ -364,30 +361,12 @@ fn write_entry(
 
 /// Maps the PE image at `base` as the loader would: headers, then every section at its RVA.
 fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<()> {
-    let bad = |reason: String| ScenarioError::Image {
+    let image = crate::pe::mapped_image(kernel.image).map_err(|e| ScenarioError::Image {
         era: kernel.era,
-        reason,
-    };
-    let pe = PeFile64::parse(kernel.image).map_err(|e| bad(e.to_string()))?;
-    dump.map_range(base, u64::from(kernel.size_of_image))?;
-    let headers = pe.nt_headers().optional_header.size_of_headers.get(LE) as usize;
-    dump.write_virt(
-        base,
-        kernel
-            .image
-            .get(..headers)
-            .ok_or_else(|| bad("headers past the file".into()))?,
-    )?;
-    for section in pe.section_table().iter() {
-        let rva = u64::from(section.virtual_address.get(LE));
-        let (offset, size) = section.pe_file_range();
-        let data = kernel
-            .image
-            .get(offset as usize..(offset + size) as usize)
-            .ok_or_else(|| bad("section data past the file".into()))?;
-        dump.write_virt(base + rva, data)?;
-    }
-    Ok(())
+        reason: e.to_string(),
+    })?;
+    dump.map_range(base, image.len() as u64)?;
+    Ok(dump.write_virt(base, &image)?)
 }
 
 /// `_KLDR_DATA_TABLE_ENTRY` offsets (x64) and the entry size used.
