@@ -103,3 +103,42 @@ fn windbg_flags_are_taken_as_typed() {
     let long_tag = pooltop_dump(&dump, &["--tag", "ABCDE"]);
     assert_eq!(long_tag.status.code(), Some(2));
 }
+
+#[test]
+fn symbol_path_comes_from_the_environment_too() {
+    let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let path = dump.path.display().to_string();
+    let empty = tempfile::tempdir().unwrap();
+    // _NT_SYMBOL_PATH alone finds the PDB; an empty --symbol-path store is searched first and recorded.
+    let run = |cli: Option<&str>, alt: Option<&str>, nt: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pooltop"));
+        command
+            .args(["dump", &path])
+            .env_remove("_NT_SYMBOL_PATH")
+            .env_remove("_NT_ALT_SYMBOL_PATH");
+        if let Some(cli) = cli {
+            command.args(["--symbol-path", cli]);
+        }
+        if let Some(alt) = alt {
+            command.env("_NT_ALT_SYMBOL_PATH", alt);
+        }
+        if let Some(nt) = nt {
+            command.env("_NT_SYMBOL_PATH", nt);
+        }
+        command
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env_remove("POOLTOP_POOLTAG")
+            .output()
+            .unwrap()
+    };
+    let empty_store = format!("srv*{}", empty.path().display());
+    assert!(run(None, None, Some(&dump.symbol_path)).status.success());
+    assert!(run(None, Some(&dump.symbol_path), None).status.success());
+    assert!(
+        run(Some(&empty_store), None, Some(&dump.symbol_path))
+            .status
+            .success()
+    );
+    let none = run(Some(&empty_store), None, None);
+    assert_eq!(none.status.code(), Some(2));
+}
