@@ -75,18 +75,47 @@ fn global(built: &BuiltScenario, name: &str) -> u64 {
         .expect("global exists")
 }
 
-#[test]
-fn module_list_that_loops_before_the_kernel_is_an_error() {
-    let mut built = demo_built();
+/// head -> hal -> hal -> ...: a cycle that never comes back to the head and never reaches ntoskrnl.
+fn loop_before_the_kernel(built: &mut BuiltScenario) {
     let head = built.placed.module_list_head;
     let (_, hal) = built.placed.module_entries[1].clone();
-    // head -> hal -> hal -> ...: a cycle that never comes back to the head and never reaches ntoskrnl.
     built.dump.write_virt_u64(head, hal).unwrap();
     built.dump.write_virt_u64(hal, hal).unwrap();
+}
+
+#[test]
+fn module_list_that_loops_before_the_kernel_falls_back_to_kdbg() {
+    let mut built = demo_built();
+    loop_before_the_kernel(&mut built);
+    let dump = write_built(built, DumpFormat::KernelBitmap);
+    let out = pooltop_dump(&dump, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("loops"), "{err}");
+    assert!(
+        err.contains("found the kernel through KDDEBUGGER_DATA64.KernBase"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" Lk01 "));
+}
+
+#[test]
+fn module_list_that_loops_without_a_kdbg_is_an_error() {
+    let mut built = demo_built();
+    loop_before_the_kernel(&mut built);
+    let kdbg = built.placed.kdbg;
+    built
+        .dump
+        .write_virt(kdbg + 0x10, b"\x91\x3a\x05\x7c")
+        .unwrap(); // an encoded block
     let dump = write_built(built, DumpFormat::KernelBitmap);
     let out = pooltop_dump(&dump, &[]);
     assert_fails_with(&out, "cannot find the kernel image");
-    assert!(stderr(&out).contains("loops"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("loops") && err.contains("not KDBG (encoded or absent)"),
+        "{err}"
+    );
 }
 
 #[test]

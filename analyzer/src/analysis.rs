@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::dump::{DumpError, DumpHeader, KernelDump, VirtualMemory};
 use crate::kernel::{KernelError, KernelSymbols, SymbolSource};
-use crate::modules::{LoadedModule, ModuleList, walk_loaded_modules};
+use crate::modules::{LoadedModule, ModuleList, kernel_from_kdbg, walk_loaded_modules};
 use crate::pool::{PoolUsage, TrackerError, read_pool_usage, read_single_table};
 use crate::symbols::SymbolPath;
 
@@ -101,32 +101,45 @@ impl DumpAnalysis {
         let header = dump.header().clone();
         let mem = dump.memory();
         let mut warnings = Vec::new();
-        let modules = match walk_loaded_modules(&mem, header.ps_loaded_module_list) {
-            Ok(list) => list,
-            Err(fault) => {
-                return Err(AnalysisError::NoKernel {
-                    path: shown,
-                    reason: format!(
-                        "PsLoadedModuleList head at {:#x} (dump header offset 0x20) is unreadable: {fault}",
-                        header.ps_loaded_module_list
-                    ),
-                });
+        let (modules, list_problem) = match walk_loaded_modules(&mem, header.ps_loaded_module_list)
+        {
+            Ok(list) => {
+                let problem = format!(
+                    "no ntoskrnl.exe among the {} modules of PsLoadedModuleList at {:#x}",
+                    list.modules.len(),
+                    header.ps_loaded_module_list
+                );
+                (list, problem)
             }
+            Err(fault) => (
+                ModuleList::default(),
+                format!(
+                    "PsLoadedModuleList head at {:#x} (dump header offset 0x20) is unreadable: {fault}",
+                    header.ps_loaded_module_list
+                ),
+            ),
         };
-        let Some(kernel) = modules.kernel().cloned() else {
-            let mut reason = format!(
-                "no ntoskrnl.exe among the {} modules of PsLoadedModuleList at {:#x}",
-                modules.modules.len(),
-                header.ps_loaded_module_list
-            );
-            for w in &modules.warnings {
-                reason.push_str("; ");
-                reason.push_str(w);
-            }
-            return Err(AnalysisError::NoKernel {
-                path: shown,
-                reason,
-            });
+        let kernel = match modules.kernel().cloned() {
+            Some(kernel) => kernel,
+            None => match kernel_from_kdbg(&mem, header.kd_debugger_data_block) {
+                Ok(kernel) => {
+                    warnings.push(format!("{list_problem}; found the kernel through KDDEBUGGER_DATA64.KernBase instead"));
+                    kernel
+                }
+                Err(kdbg_problem) => {
+                    let mut reason = list_problem;
+                    for w in &modules.warnings {
+                        reason.push_str("; ");
+                        reason.push_str(w);
+                    }
+                    reason.push_str("; ");
+                    reason.push_str(&kdbg_problem);
+                    return Err(AnalysisError::NoKernel {
+                        path: shown,
+                        reason,
+                    });
+                }
+            },
         };
         warnings.extend(modules.warnings.iter().cloned());
         let symbols = KernelSymbols::resolve(&mem, kernel.base, symbol_path).map_err(|source| {

@@ -139,3 +139,46 @@ pub fn read_unicode_string(mem: &impl VirtualMemory, at: u64) -> Result<String, 
         .collect();
     Ok(String::from_utf16_lossy(&units))
 }
+
+/// `KDDEBUGGER_DATA64` offsets used here.
+mod kdbg {
+    pub const OWNER_TAG: u64 = 0x10;
+    pub const KERN_BASE: u64 = 0x18;
+    pub const TAG: [u8; 4] = *b"KDBG";
+}
+
+/// The kernel image found through `KDDEBUGGER_DATA64.KernBase` (bugcheck and live dumps hold it decoded), for
+/// when the module list does not lead to it. The size is read from the image's PE header.
+pub fn kernel_from_kdbg(mem: &impl VirtualMemory, kdbg_va: u64) -> Result<LoadedModule, String> {
+    let mut tag = [0u8; 4];
+    mem.read_virt(kdbg_va + kdbg::OWNER_TAG, &mut tag)
+        .map_err(|fault| {
+            format!(
+                "KDDEBUGGER_DATA64 at {kdbg_va:#x} (dump header offset 0x80) is unreadable: {fault}"
+            )
+        })?;
+    if tag != kdbg::TAG {
+        return Err(format!(
+            "KDDEBUGGER_DATA64 at {kdbg_va:#x} has owner tag {:?}, not KDBG (encoded or absent)",
+            String::from_utf8_lossy(&tag)
+        ));
+    }
+    let base = mem
+        .read_u64(kdbg_va + kdbg::KERN_BASE)
+        .map_err(|fault| format!("KDDEBUGGER_DATA64.KernBase is unreadable: {fault}"))?;
+    let e_lfanew = mem.read_u32(base + 0x3C).map_err(|fault| {
+        format!("the kernel image at KernBase {base:#x} is not in the dump: {fault}")
+    })?;
+    // IMAGE_NT_HEADERS64: signature (4) + file header (20) + SizeOfImage at optional header + 56.
+    let size = mem
+        .read_u32(base + u64::from(e_lfanew.min(0x1000)) + 24 + 56)
+        .map_err(|fault| {
+            format!("the kernel image headers at {base:#x} are not in the dump: {fault}")
+        })?;
+    Ok(LoadedModule {
+        base,
+        size,
+        name: "ntoskrnl.exe".to_string(),
+        entry: 0,
+    })
+}
