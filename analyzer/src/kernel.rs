@@ -9,11 +9,25 @@ use crate::symbols::{
     PdbId, StructLayout, SymbolError, SymbolPath, find_pdb, pdb_id_from_mapped_image,
 };
 
+/// How the kernel's symbols were obtained, most trustworthy first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The kernel's own PDB, found on the symbol path.
+    Pdb,
+    /// The kernel's own PDB, downloaded from a symbol server on the symbol path.
+    DownloadedPdb,
+    /// pooltop's built-in table of known kernels (matched by PDB GUID and age).
+    Builtin,
+    /// No PDB and an unknown kernel: KDDEBUGGER_DATA64 plus heuristics chosen by build number.
+    Heuristic,
+}
+
 /// Where the kernel's symbols came from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SymbolSource {
-    /// How they were obtained: `pdb`.
-    pub kind: &'static str,
+    /// How they were obtained.
+    pub kind: SourceKind,
     /// The PDB's name, GUID and age as a store key, e.g. `ntkrnlmp.pdb/3844DB…1A`.
     pub pdb: String,
     /// Where the PDB was found.
@@ -97,29 +111,41 @@ impl KernelSymbols {
         })
         .map_err(|source| KernelError::Image { base, source })?;
         let found = find_pdb(path, &pdb_id)?;
-        let key = format!("{}/{}", pdb_id.name, pdb_id.store_key());
+        let source = SymbolSource {
+            kind: SourceKind::Pdb,
+            pdb: format!("{}/{}", pdb_id.name, pdb_id.store_key()),
+            location: found.found_at.clone(),
+        };
         let publics = found.pdb.publics()?;
         let layouts = found.pdb.struct_layouts(&POOL_TYPES)?;
+        Self::from_parts(base, pdb_id, source, publics, layouts)
+    }
+
+    /// Kernel symbols from any source: public symbol RVAs and structure layouts by name. The tracker layout is
+    /// derived from the `_POOL_TRACKER_TABLE` layout, which must be present.
+    pub fn from_parts(
+        base: u64,
+        pdb_id: PdbId,
+        source: SymbolSource,
+        publics: HashMap<String, u32>,
+        layouts: HashMap<String, StructLayout>,
+    ) -> Result<Self, KernelError> {
         let tracker = layouts
             .get(TrackerLayout::STRUCT_NAME)
             .ok_or(KernelError::MissingType {
-                pdb: key.clone(),
+                pdb: source.pdb.clone(),
                 name: TrackerLayout::STRUCT_NAME,
             })?;
         let tracker_layout = TrackerLayout::from_fields(tracker.size, |name| {
             tracker.field(name).map(|f| (f.offset, f.size))
         })
-        .map_err(|source| KernelError::Layout {
-            pdb: key.clone(),
-            source,
+        .map_err(|source_error| KernelError::Layout {
+            pdb: source.pdb.clone(),
+            source: source_error,
         })?;
         Ok(Self {
             base,
-            source: SymbolSource {
-                kind: "pdb",
-                pdb: key,
-                location: found.found_at.clone(),
-            },
+            source,
             pdb_id,
             publics,
             tracker_layout,
