@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use crate::dump::{DumpError, DumpHeader, KernelDump, VirtualMemory};
-use crate::kernel::{KernelError, KernelSymbols, SymbolSource};
+use crate::kernel::{KernelError, KernelSymbols, SourceKind, SymbolSource};
 use crate::modules::{LoadedModule, ModuleList, kernel_from_kdbg, walk_loaded_modules};
 use crate::pool::{PoolUsage, TrackerError, read_pool_usage, read_single_table};
-use crate::symbols::SymbolPath;
+use crate::symbols::{PdbId, SymbolPath, pdb_id_from_mapped_image};
 
 /// Any failure of an analysis, with a one-line message.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,14 @@ pub enum AnalysisError {
         /// The dump.
         path: String,
         /// What was tried.
+        reason: String,
+    },
+    /// No source gave the kernel's symbols.
+    #[error("{path}: {reason}")]
+    NoSymbols {
+        /// The dump.
+        path: String,
+        /// Every source tried and why it failed.
         reason: String,
     },
     /// Symbols.
@@ -59,7 +67,7 @@ pub struct ReportContext {
     /// The dump file and header facts.
     pub dump: DumpFacts,
     /// Where the symbols came from.
-    pub symbols: SymbolSource,
+    pub symbols: Option<SymbolSource>,
 }
 
 /// Dump facts shown in reports.
@@ -81,18 +89,51 @@ pub struct DumpFacts {
     pub kernel_base: u64,
 }
 
-/// An opened dump with its kernel resolved.
+/// What the analysis may use to find the kernel's symbols, tried in this order: the kernel's PDB on the symbol
+/// path (local stores, then downloads), then further sources as they are enabled.
+#[derive(Debug, Clone, Default)]
+pub struct SymbolOptions {
+    /// Where to look for `ntkrnlmp.pdb`.
+    pub path: SymbolPath,
+}
+
+/// One symbol source that was tried.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SymbolAttempt {
+    /// The source.
+    pub source: SourceKind,
+    /// Whether it gave the symbols.
+    pub ok: bool,
+    /// Where they came from, or why the source could not give them.
+    pub detail: String,
+}
+
+/// The outcome of resolving the kernel's symbols.
+#[derive(Debug, Clone, Default)]
+pub struct SymbolResolution {
+    /// The kernel's PDB identity from its in-memory image, or why it could not be read.
+    pub pdb_id: Option<PdbId>,
+    /// The symbols, if any source gave them.
+    pub symbols: Option<KernelSymbols>,
+    /// Every source tried, in order.
+    pub attempts: Vec<SymbolAttempt>,
+}
+
+/// An opened dump with its kernel located and its symbols resolved (or the reasons they are not).
 pub struct DumpAnalysis {
     dump: KernelDump,
     modules: ModuleList,
     kernel: LoadedModule,
-    symbols: KernelSymbols,
+    resolution: SymbolResolution,
     warnings: Vec<String>,
 }
 
 impl DumpAnalysis {
-    /// Opens `path`, walks the module list, finds the kernel and resolves its symbols along `symbol_path`.
-    pub fn open(path: &Path, symbol_path: &SymbolPath) -> Result<Self, AnalysisError> {
+    /// Opens `path`, walks the module list, finds the kernel and resolves its symbols with `options`.
+    ///
+    /// Fails when the dump cannot be read or the kernel image cannot be found; missing symbols are not an error
+    /// here (see [`DumpAnalysis::symbols`] and [`DumpAnalysis::resolution`]).
+    pub fn open(path: &Path, options: &SymbolOptions) -> Result<Self, AnalysisError> {
         let shown = path.display().to_string();
         let dump = KernelDump::open(path).map_err(|source| AnalysisError::Dump {
             path: shown.clone(),
@@ -142,13 +183,9 @@ impl DumpAnalysis {
             },
         };
         warnings.extend(modules.warnings.iter().cloned());
-        let symbols = KernelSymbols::resolve(&mem, kernel.base, symbol_path).map_err(|source| {
-            AnalysisError::Kernel {
-                path: shown.clone(),
-                source,
-            }
-        })?;
-        if let Some(Ok(build)) = symbols.build_number(&mem)
+        let resolution = resolve_symbols(&mem, &kernel, options);
+        if let Some(symbols) = &resolution.symbols
+            && let Some(Ok(build)) = symbols.build_number(&mem)
             && build != header.build
         {
             warnings.push(format!(
@@ -160,7 +197,7 @@ impl DumpAnalysis {
             dump,
             modules,
             kernel,
-            symbols,
+            resolution,
             warnings,
         })
     }
@@ -180,9 +217,26 @@ impl DumpAnalysis {
         &self.kernel
     }
 
-    /// Kernel symbols.
-    pub fn symbols(&self) -> &KernelSymbols {
-        &self.symbols
+    /// Kernel symbols, or one line saying every source that was tried and why it failed.
+    pub fn symbols(&self) -> Result<&KernelSymbols, AnalysisError> {
+        self.resolution
+            .symbols
+            .as_ref()
+            .ok_or_else(|| AnalysisError::NoSymbols {
+                path: self.shown(),
+                reason: self
+                    .resolution
+                    .attempts
+                    .iter()
+                    .map(|a| a.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
+    }
+
+    /// How the symbols were resolved: the PDB identity and every source tried.
+    pub fn resolution(&self) -> &SymbolResolution {
+        &self.resolution
     }
 
     /// Warnings gathered while opening.
@@ -203,7 +257,7 @@ impl DumpAnalysis {
                 present_pages: self.dump.present_pages(),
                 kernel_base: self.kernel.base,
             },
-            symbols: self.symbols.source.clone(),
+            symbols: self.resolution.symbols.as_ref().map(|s| s.source.clone()),
         }
     }
 
@@ -213,8 +267,8 @@ impl DumpAnalysis {
 
     /// Sums the system pool tracker tables (global, per-processor, expansion).
     pub fn pool_usage(&self) -> Result<PoolUsage, AnalysisError> {
-        let tracker = self
-            .symbols
+        let symbols = self.symbols()?;
+        let tracker = symbols
             .tracker_symbols()
             .map_err(|source| AnalysisError::Kernel {
                 path: self.shown(),
@@ -223,7 +277,7 @@ impl DumpAnalysis {
         read_pool_usage(
             &self.dump.memory(),
             &tracker,
-            &self.symbols.tracker_layout,
+            &symbols.tracker_layout,
             self.dump.header().number_processors,
         )
         .map_err(|source| AnalysisError::Tracker {
@@ -234,13 +288,14 @@ impl DumpAnalysis {
 
     /// Reads the session pool tracker (`!poolused 8`) in the dump's current address space.
     pub fn session_pool_usage(&self) -> Result<PoolUsage, AnalysisError> {
+        let symbols = self.symbols()?;
         let session = |reason: String| AnalysisError::Session {
             path: self.shown(),
             reason,
         };
         let (Some(table_var), Some(size_var)) = (
-            self.symbols.va("ExpSessionPoolTrackTable"),
-            self.symbols.va("ExpSessionPoolTrackTableSize"),
+            symbols.va("ExpSessionPoolTrackTable"),
+            symbols.va("ExpSessionPoolTrackTableSize"),
         ) else {
             return Err(session(format!(
                 "this kernel (build {}) has no nt!ExpSessionPoolTrackTable; Windows 11 and later keep session trackers in MmSessionSpace->PoolTags, which pooltop does not read yet",
@@ -259,7 +314,7 @@ impl DumpAnalysis {
                 "nt!ExpSessionPoolTrackTable is NULL: no session pool in this dump".to_string(),
             ));
         }
-        read_single_table(&mem, "the session pool tracker (ExpSessionPoolTrackTable)", table, entries, &self.symbols.tracker_layout)
+        read_single_table(&mem, "the session pool tracker (ExpSessionPoolTrackTable)", table, entries, &symbols.tracker_layout)
             .map_err(|source| match source {
                 TrackerError::TableMissing { va, .. } => session(format!(
                     "the table at {va:#x} is session space, not mapped in the dump's current address space (DTB {:#x}); the dump was taken in a process without a session",
@@ -268,4 +323,47 @@ impl DumpAnalysis {
                 other => AnalysisError::Tracker { path: self.shown(), source: other },
             })
     }
+}
+
+/// Tries the symbol sources in order and records each attempt.
+fn resolve_symbols(
+    mem: &impl VirtualMemory,
+    kernel: &LoadedModule,
+    options: &SymbolOptions,
+) -> SymbolResolution {
+    let mut resolution = SymbolResolution::default();
+    let pdb_id = match pdb_id_from_mapped_image(|rva, buf: &mut [u8]| {
+        mem.read_virt(kernel.base.wrapping_add(u64::from(rva)), buf)
+            .map_err(Box::new)
+    }) {
+        Ok(id) => id,
+        Err(error) => {
+            resolution.attempts.push(SymbolAttempt {
+                source: SourceKind::Pdb,
+                ok: false,
+                detail: format!(
+                    "no PDB identity: kernel image at {:#x}: {error}",
+                    kernel.base
+                ),
+            });
+            return resolution;
+        }
+    };
+    resolution.pdb_id = Some(pdb_id.clone());
+    match KernelSymbols::resolve_pdb(kernel.base, pdb_id, &options.path) {
+        Ok(symbols) => {
+            resolution.attempts.push(SymbolAttempt {
+                source: symbols.source.kind,
+                ok: true,
+                detail: symbols.source.location.clone(),
+            });
+            resolution.symbols = Some(symbols);
+        }
+        Err(error) => resolution.attempts.push(SymbolAttempt {
+            source: SourceKind::Pdb,
+            ok: false,
+            detail: error.to_string(),
+        }),
+    }
+    resolution
 }

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use crate::dump::{ReadFault, VirtualMemory};
 use crate::pool::layout::LayoutError;
 use crate::pool::{TrackerLayout, TrackerSymbols};
-use crate::symbols::{
-    PdbId, StructLayout, SymbolError, SymbolPath, find_pdb, pdb_id_from_mapped_image,
-};
+use crate::symbols::{PdbId, StructLayout, SymbolError, SymbolPath, find_pdb};
 
 /// How the kernel's symbols were obtained, most trustworthy first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,14 +52,6 @@ pub struct KernelSymbols {
 /// Failures while resolving the kernel's symbols.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    /// No PDB identity could be read from the image.
-    #[error("kernel image at {base:#x}: {source}")]
-    Image {
-        /// Kernel base.
-        base: u64,
-        /// Why.
-        source: SymbolError,
-    },
     /// The PDB was not found or not readable.
     #[error(transparent)]
     Symbols(#[from] SymbolError),
@@ -99,17 +89,8 @@ pub const POOL_TYPES: [&str; 3] = [
 ];
 
 impl KernelSymbols {
-    /// Reads the image's RSDS record, finds the PDB on `path` and reads the pool symbols and layouts.
-    pub fn resolve(
-        mem: &impl VirtualMemory,
-        base: u64,
-        path: &SymbolPath,
-    ) -> Result<Self, KernelError> {
-        let pdb_id = pdb_id_from_mapped_image(|rva, buf: &mut [u8]| {
-            mem.read_virt(base.wrapping_add(u64::from(rva)), buf)
-                .map_err(Box::new)
-        })
-        .map_err(|source| KernelError::Image { base, source })?;
+    /// Finds the PDB named by `pdb_id` on `path` and reads the pool symbols and layouts from it.
+    pub fn resolve_pdb(base: u64, pdb_id: PdbId, path: &SymbolPath) -> Result<Self, KernelError> {
         let found = find_pdb(path, &pdb_id)?;
         let source = SymbolSource {
             kind: SourceKind::Pdb,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result, bail};
-use pooltop_analyzer::analysis::DumpAnalysis;
+use pooltop_analyzer::analysis::{DumpAnalysis, SymbolOptions};
 use pooltop_analyzer::report::{self, PoolusedOptions, SortOrder, TagGlob, machine, windbg};
 use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
 use pooltop_pooltag::{PoolTagDb, locate};
@@ -14,9 +14,7 @@ use crate::cli::{DumpArgs, Format, Sort, TableArgs};
 pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     let options = table_options(&args.table)?;
     let db = load_pooltag(&args.table)?;
-    let symbol_path =
-        SymbolPath::from_sources(args.symbol_path.as_deref(), &SymbolEnv::from_process());
-    let analysis = DumpAnalysis::open(&args.dump, &symbol_path)?;
+    let analysis = DumpAnalysis::open(&args.dump, &symbol_options(args.symbol_path.as_deref()))?;
     let usage = if options.session {
         analysis.session_pool_usage()?
     } else {
@@ -40,6 +38,13 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     // about 8 % of the whole run on a 16 GiB dump (BENCHMARKS.md), and the OS reclaims it anyway.
     std::mem::forget(analysis);
     Ok(())
+}
+
+/// The symbol sources: `--symbol-path`, then `_NT_ALT_SYMBOL_PATH` and `_NT_SYMBOL_PATH`.
+pub fn symbol_options(cli_path: Option<&str>) -> SymbolOptions {
+    SymbolOptions {
+        path: SymbolPath::from_sources(cli_path, &SymbolEnv::from_process()),
+    }
 }
 
 /// Turns the command-line options into `!poolused` options.

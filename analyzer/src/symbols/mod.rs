@@ -23,6 +23,7 @@
 
 pub mod codeview;
 pub mod error;
+pub mod known;
 pub mod path;
 pub mod pdb;
 pub mod store;
