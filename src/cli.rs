@@ -20,6 +20,30 @@ pub enum Command {
     Dump(DumpArgs),
     /// Generate a realistic leaking system's dump in a temporary folder and analyse it.
     Demo(DemoArgs),
+    /// Show the kernel's PDB identity, where its symbols came from (or why not), the pool globals and layouts.
+    Symbols(SymbolsArgs),
+}
+
+/// Output format of `pooltop symbols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SymbolsFormat {
+    /// Text for people.
+    Text,
+    /// JSON document (schema `pooltop.symbols/1`).
+    Json,
+}
+
+/// `pooltop symbols`.
+#[derive(Debug, Clone, Args)]
+pub struct SymbolsArgs {
+    /// The crash dump.
+    pub dump: PathBuf,
+    /// Symbol path, WinDbg syntax; searched before _NT_ALT_SYMBOL_PATH and _NT_SYMBOL_PATH.
+    #[arg(long, value_name = "PATH")]
+    pub symbol_path: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SymbolsFormat::Text)]
+    pub format: SymbolsFormat,
 }
 
 /// Output format.

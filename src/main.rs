@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         cli::Command::Dump(args) => commands::dump::run(args, &mut stdout),
         cli::Command::Demo(args) => commands::demo::run(args, &mut stdout),
+        cli::Command::Symbols(args) => commands::symbols::run(args, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

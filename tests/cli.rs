@@ -142,3 +142,62 @@ fn symbol_path_comes_from_the_environment_too() {
     let none = run(Some(&empty_store), None, None);
     assert_eq!(none.status.code(), Some(2));
 }
+
+#[test]
+fn symbols_command_lists_the_pdb_and_the_globals_of_every_era() {
+    for kernel in pooltop_synth::kernels::all() {
+        let mut scenario = demo_scenario();
+        scenario.kernel = kernel;
+        let dump = write_dump(&scenario, DumpFormat::KernelBitmap);
+        let path = dump.path.display().to_string();
+        let out = pooltop(&[
+            "symbols",
+            &path,
+            "--symbol-path",
+            &dump.symbol_path,
+            "--format",
+            "json",
+        ]);
+        let json: serde_json::Value =
+            serde_json::from_slice(&stdout_ok(&out).into_bytes()).unwrap();
+        assert_eq!(json["schema"], "pooltop.symbols/1");
+        assert_eq!(json["pdb_key"], kernel.pdb_store_key, "{}", kernel.era);
+        assert_eq!(json["pdb_age"], kernel.age, "{}", kernel.era);
+        assert_eq!(json["symbols"]["kind"], "pdb");
+        for global in json["globals"].as_array().unwrap() {
+            let name = global["name"].as_str().unwrap();
+            let expected = kernel.rva(name).map(u64::from);
+            assert_eq!(global["rva"].as_u64(), expected, "{} {name}", kernel.era);
+        }
+        let layouts = json["layouts"].as_array().unwrap();
+        assert_eq!(layouts[0]["name"], "_POOL_TRACKER_TABLE");
+        assert_eq!(
+            layouts[0]["size"].as_u64(),
+            Some(kernel.tracker.size),
+            "{}",
+            kernel.era
+        );
+        assert_eq!(
+            layouts[1]["size"].as_u64(),
+            Some(kernel.big_page.size),
+            "{}",
+            kernel.era
+        );
+    }
+}
+
+#[test]
+fn symbols_command_says_why_not_and_exits_2() {
+    let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let path = dump.path.display().to_string();
+    let out = pooltop(&["symbols", &path]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let key = demo_scenario().kernel.pdb_store_key;
+    assert!(text.contains(&format!("(store key {key})")), "{text}");
+    assert!(text.contains("Symbols:  none found"), "{text}");
+    assert!(
+        text.contains("PoolTrackTable                 not found"),
+        "{text}"
+    );
+}

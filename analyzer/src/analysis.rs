@@ -202,6 +202,11 @@ impl DumpAnalysis {
         })
     }
 
+    /// The kernel address space of the dump.
+    pub fn memory(&self) -> crate::dump::DumpMemory<'_> {
+        self.dump.memory()
+    }
+
     /// The dump header.
     pub fn header(&self) -> &DumpHeader {
         self.dump.header()

@@ -21,6 +21,17 @@ pub enum SourceKind {
     Heuristic,
 }
 
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SourceKind::Pdb => "PDB",
+            SourceKind::DownloadedPdb => "downloaded PDB",
+            SourceKind::Builtin => "built-in table",
+            SourceKind::Heuristic => "heuristics",
+        })
+    }
+}
+
 /// Where the kernel's symbols came from.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SymbolSource {

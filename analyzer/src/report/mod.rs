@@ -2,6 +2,7 @@
 
 pub mod machine;
 pub mod select;
+pub mod symbols;
 pub mod windbg;
 
 pub use select::{OptionsError, PoolusedOptions, PoolusedTable, SortOrder, TagGlob, select};
