@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod known_kernels;
 
 use std::process::ExitCode;
 

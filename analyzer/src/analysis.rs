@@ -6,6 +6,7 @@ use crate::dump::{DumpError, DumpHeader, KernelDump, VirtualMemory};
 use crate::kernel::{KernelError, KernelSymbols, SourceKind, SymbolSource};
 use crate::modules::{LoadedModule, ModuleList, kernel_from_kdbg, walk_loaded_modules};
 use crate::pool::{PoolUsage, TrackerError, read_pool_usage, read_single_table};
+use crate::symbols::known::{KnownKernel, find_known};
 use crate::symbols::{PdbId, SymbolPath, pdb_id_from_mapped_image};
 
 /// Any failure of an analysis, with a one-line message.
@@ -95,6 +96,8 @@ pub struct DumpFacts {
 pub struct SymbolOptions {
     /// Where to look for `ntkrnlmp.pdb`.
     pub path: SymbolPath,
+    /// Known kernels (PDB GUID+age → RVAs and layouts), used when the PDB is not found.
+    pub known: &'static [KnownKernel],
 }
 
 /// One symbol source that was tried.
@@ -355,7 +358,7 @@ fn resolve_symbols(
         }
     };
     resolution.pdb_id = Some(pdb_id.clone());
-    match KernelSymbols::resolve_pdb(kernel.base, pdb_id, &options.path) {
+    match KernelSymbols::resolve_pdb(kernel.base, pdb_id.clone(), &options.path) {
         Ok(symbols) => {
             resolution.attempts.push(SymbolAttempt {
                 source: symbols.source.kind,
@@ -368,6 +371,34 @@ fn resolve_symbols(
             source: SourceKind::Pdb,
             ok: false,
             detail: error.to_string(),
+        }),
+    }
+    if resolution.symbols.is_some() {
+        return resolution;
+    }
+    match find_known(options.known, &pdb_id) {
+        Some(known) => match known.kernel_symbols(kernel.base, pdb_id) {
+            Ok(symbols) => {
+                resolution.attempts.push(SymbolAttempt {
+                    source: SourceKind::Builtin,
+                    ok: true,
+                    detail: symbols.source.location.clone(),
+                });
+                resolution.symbols = Some(symbols);
+            }
+            Err(error) => resolution.attempts.push(SymbolAttempt {
+                source: SourceKind::Builtin,
+                ok: false,
+                detail: format!("built-in table entry {}: {error}", known.version),
+            }),
+        },
+        None => resolution.attempts.push(SymbolAttempt {
+            source: SourceKind::Builtin,
+            ok: false,
+            detail: format!(
+                "not among the {} kernels of the built-in table",
+                options.known.len()
+            ),
         }),
     }
     resolution

@@ -44,6 +44,7 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
 pub fn symbol_options(cli_path: Option<&str>) -> SymbolOptions {
     SymbolOptions {
         path: SymbolPath::from_sources(cli_path, &SymbolEnv::from_process()),
+        known: crate::known_kernels::KNOWN_KERNELS,
     }
 }
 
