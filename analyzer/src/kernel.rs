@@ -104,7 +104,11 @@ impl KernelSymbols {
     pub fn resolve_pdb(base: u64, pdb_id: PdbId, path: &SymbolPath) -> Result<Self, KernelError> {
         let found = find_pdb(path, &pdb_id)?;
         let source = SymbolSource {
-            kind: SourceKind::Pdb,
+            kind: if found.downloaded() {
+                SourceKind::DownloadedPdb
+            } else {
+                SourceKind::Pdb
+            },
             pdb: format!("{}/{}", pdb_id.name, pdb_id.store_key()),
             location: found.found_at.clone(),
         };

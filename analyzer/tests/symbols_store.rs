@@ -1,4 +1,5 @@
-//! Symbol-path parsing and PDB lookup in symbol stores and directories built by each test in a temp dir,
+//! Symbol-path parsing and PDB lookup in symbol stores and directories built by each test in a temp dir
+//! (servers appear only as loopback ports where nothing listens; downloads are in `symbols_download.rs`),
 //! holding the real `kprocesshacker_amd64.pdb` (key `7F458D92CC6E4B9B9D2A87403D20D4C12`, GROUND_TRUTH.md)
 //! or copies of it with the GUID or DBI age rewritten in the MSF streams.
 
@@ -7,9 +8,11 @@
 use std::fs;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pooltop_analyzer::symbols::{
-    PdbFile, PdbId, SymbolEnv, SymbolError, SymbolLocation, SymbolPath, find_pdb,
+    DownloadOptions, Downloader, PdbFile, PdbId, SilentReporter, SymbolEnv, SymbolError,
+    SymbolLocation, SymbolPath, find_pdb, find_pdb_with,
 };
 use uuid::Uuid;
 
@@ -96,6 +99,20 @@ fn cab_of(members: &[(&str, &[u8])]) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A downloader that reports nothing.
+fn quiet() -> Downloader {
+    Downloader::new(DownloadOptions::default(), Arc::new(SilentReporter))
+}
+
 fn store_path(dir: &Path) -> SymbolPath {
     SymbolPath::parse(&format!("srv*{}", dir.display()), &SymbolEnv::default())
 }
@@ -117,11 +134,20 @@ fn srv_cache_and_plain_elements() {
         vec![
             SymbolLocation::Store("/a".into()),
             SymbolLocation::Store("/b".into()),
-            SymbolLocation::Http("https://symbols.example.com/download/symbols".into()),
+            SymbolLocation::Http {
+                url: "https://symbols.example.com/download/symbols".into(),
+                downstream: vec!["/a".into(), "/b".into()],
+            },
             SymbolLocation::Store(default.clone()),
-            SymbolLocation::Http("https://x.example/s".into()),
+            SymbolLocation::Http {
+                url: "https://x.example/s".into(),
+                downstream: vec![default.clone()],
+            },
             SymbolLocation::Store("/c".into()),
-            SymbolLocation::Http("http://y.example".into()),
+            SymbolLocation::Http {
+                url: "http://y.example".into(),
+                downstream: vec!["/c".into()],
+            },
             SymbolLocation::Store("/d".into()),
             SymbolLocation::Store(default.clone()),
             SymbolLocation::Directory("C:\\sym".into()),
@@ -152,14 +178,77 @@ fn default_downstream_store_from_xdg_or_home() {
         env.default_downstream_store(),
         Some(PathBuf::from("/home/u/.cache/pooltop/sym"))
     );
+    // Without a default downstream store, a server with no other downstream store is used uncached.
     let path = SymbolPath::parse("srv**https://x.example", &SymbolEnv::default());
     assert_eq!(
-        path.locations[0],
-        SymbolLocation::Unavailable {
-            element: "srv**https://x.example".into(),
-            reason: "default downstream store unknown (neither XDG_CACHE_HOME nor HOME is set)"
-                .into(),
-        }
+        path.locations,
+        vec![
+            SymbolLocation::Unavailable {
+                element: "srv**https://x.example".into(),
+                reason: "default downstream store unknown (neither XDG_CACHE_HOME nor HOME is set)"
+                    .into(),
+            },
+            SymbolLocation::Http {
+                url: "https://x.example".into(),
+                downstream: vec![],
+            },
+        ]
+    );
+}
+
+#[test]
+fn chains_caches_and_bare_urls() {
+    let env = env_with_home(Path::new("/home/u"));
+    let default = PathBuf::from("/home/u/.cache/pooltop/sym");
+    // A server first in its chain (or a bare URL) without a cache* before it: the default store is searched
+    // first and receives the downloads.
+    assert_eq!(
+        SymbolPath::parse("srv*https://s.example;https://t.example", &env).locations,
+        vec![
+            SymbolLocation::Store(default.clone()),
+            SymbolLocation::Http {
+                url: "https://s.example".into(),
+                downstream: vec![default.clone()],
+            },
+            SymbolLocation::Store(default.clone()),
+            SymbolLocation::Http {
+                url: "https://t.example".into(),
+                downstream: vec![default.clone()],
+            },
+        ]
+    );
+    // cache* applies to every server to its right, after the chain's own stores, without duplicates; a store
+    // to the right of a server is searched but is not its downstream store.
+    assert_eq!(
+        SymbolPath::parse(
+            "cache*/c;/flat;srv*/a*https://s.example*/z;cache*;srv*/a*https://t.example",
+            &env
+        )
+        .locations,
+        vec![
+            SymbolLocation::Store("/c".into()),
+            SymbolLocation::Directory("/flat".into()),
+            SymbolLocation::Store("/a".into()),
+            SymbolLocation::Http {
+                url: "https://s.example".into(),
+                downstream: vec!["/a".into(), "/c".into()],
+            },
+            SymbolLocation::Store("/z".into()),
+            SymbolLocation::Store(default.clone()),
+            SymbolLocation::Store("/a".into()),
+            SymbolLocation::Http {
+                url: "https://t.example".into(),
+                downstream: vec!["/a".into(), "/c".into(), default.clone()],
+            },
+        ]
+    );
+    // A cache must be a directory.
+    assert_eq!(
+        SymbolPath::parse("cache*https://s.example", &env).locations,
+        vec![SymbolLocation::Unavailable {
+            element: "cache*https://s.example".into(),
+            reason: "a cache must be a local directory, not a URL".into(),
+        }]
     );
 }
 
@@ -171,6 +260,7 @@ fn cli_then_alt_then_nt_symbol_path() {
         ..SymbolEnv::default()
     };
     let path = SymbolPath::from_sources(Some("cache*/cli"), &env);
+    // The `cache*` of --symbol-path also caches downloads from a server named in _NT_SYMBOL_PATH.
     assert_eq!(
         path.locations,
         vec![
@@ -178,7 +268,10 @@ fn cli_then_alt_then_nt_symbol_path() {
             SymbolLocation::Directory("/alt1".into()),
             SymbolLocation::Store("/alt2".into()),
             SymbolLocation::Store("/nt".into()),
-            SymbolLocation::Http("https://nt.example".into()),
+            SymbolLocation::Http {
+                url: "https://nt.example".into(),
+                downstream: vec!["/nt".into(), "/cli".into()],
+            },
         ]
     );
     assert!(SymbolPath::from_sources(None, &SymbolEnv::default()).is_empty());
@@ -454,15 +547,18 @@ fn cache_dir_is_searched() {
     let cache = tmp.path().join("cache");
     let file = cache.join(NAME).join(KEY).join(NAME);
     put(&file, &real_pdb());
+    // The server is a loopback port where nothing listens: the cache must answer first.
     let path = SymbolPath::parse(
         &format!(
-            "cache*{};srv*https://upstream.example/symbols",
-            cache.display()
+            "cache*{};srv*http://127.0.0.1:{}/symbols",
+            cache.display(),
+            closed_port()
         ),
         &SymbolEnv::default(),
     );
-    let found = find_pdb(&path, &kph_id()).unwrap();
+    let found = find_pdb_with(&path, &kph_id(), &quiet()).unwrap();
     assert_eq!(found.found_at, file.display().to_string());
+    assert!(!found.downloaded());
 }
 
 #[test]
@@ -478,8 +574,9 @@ fn not_found_lists_every_place() {
     let empty = tmp.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
 
+    let port = closed_port();
     let text = format!(
-        "srv*{}*{}*https://upstream.example/symbols;{}",
+        "srv*{}*{}*http://127.0.0.1:{port}/symbols;{}",
         empty.display(),
         store.display(),
         flat.display()
@@ -489,7 +586,7 @@ fn not_found_lists_every_place() {
         ..SymbolEnv::default()
     };
     let path = SymbolPath::from_sources(Some(&text), &env);
-    let err = find_pdb(&path, &kph_id()).unwrap_err();
+    let err = find_pdb_with(&path, &kph_id(), &quiet()).unwrap_err();
     let (e, s, f, m) = (
         empty.display(),
         store.display(),
@@ -502,7 +599,8 @@ fn not_found_lists_every_place() {
             "kprocesshacker.pdb (GUID/age {KEY}) not found; searched: \
              {e}/kprocesshacker.pdb/{KEY}/{{kprocesshacker.pdb,kprocesshacker.pd_,file.ptr}}, \
              {s}/kprocesshacker.pdb/{KEY}/{{kprocesshacker.pdb,kprocesshacker.pd_,file.ptr}}, \
-             http upstream https://upstream.example/symbols not contacted (downloading is not implemented yet), \
+             http://127.0.0.1:{port}/symbols/kprocesshacker.pdb/{KEY}/kprocesshacker.pdb: \
+             cannot connect (Connection refused (os error 111)), \
              {f}/symbols/{{exe,dll,sys}}/kprocesshacker.pdb, {f}/{{exe,dll,sys}}/kprocesshacker.pdb, \
              {f}/kprocesshacker.pdb, \
              {m} (no such store directory); \

@@ -4,6 +4,7 @@
 //!   a mapped image's export DLL name.
 //! - [`path`]: WinDbg symbol paths (`--symbol-path`, `_NT_ALT_SYMBOL_PATH`, `_NT_SYMBOL_PATH`).
 //! - [`store`]: finding the matching PDB in local symbol stores and directories.
+//! - [`download`]: fetching it from HTTP(S) symbol servers into downstream stores.
 //! - [`pdb`]: reading a PDB: identity, public symbol RVAs, struct layouts.
 //!
 //! Typical use:
@@ -22,6 +23,7 @@
 //! ```
 
 pub mod codeview;
+pub mod download;
 pub mod error;
 pub mod known;
 pub mod path;
@@ -32,7 +34,11 @@ pub use codeview::{
     PdbId, export_name_from_mapped_image, pdb_id_from_mapped_image, pdb_id_from_pe_bytes,
     pdb_id_from_pe_file,
 };
+pub use download::{
+    DownloadError, DownloadOptions, DownloadReporter, DownloadStart, DownloadedPdb, Downloader,
+    SilentReporter, StderrReporter,
+};
 pub use error::{ReadError, SymbolError};
 pub use path::{SymbolEnv, SymbolLocation, SymbolPath};
 pub use pdb::{FieldLayout, MAX_PDB_SIZE, PdbFile, StructLayout};
-pub use store::{FoundPdb, find_pdb};
+pub use store::{FoundPdb, PdbSource, find_pdb, find_pdb_with, store_pdb};

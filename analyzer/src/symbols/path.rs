@@ -3,20 +3,29 @@
 //! Syntax accepted (keywords case-insensitive; elements separated by `;`, never by `:` so URLs and drive
 //! letters survive):
 //!
-//! - `srv*[downstream*…]*upstream` and `symsrv*<dll>*[downstream*…]*upstream`: every `*`-separated part is a
-//!   symbol store, searched left to right (downstream caches first). An empty part (`srv**url`) and a bare
-//!   `srv*` mean the default downstream store.
-//! - `cache*dir`: a cache for the elements to its right. For a local lookup the cache is searched as a store
-//!   at its position. `cache*` alone means the default downstream store.
+//! - `srv*[downstream*…]*upstream` and `symsrv*<dll>*[downstream*…]*upstream`: a store chain. Every local part
+//!   is a symbol store, searched left to right (downstream caches first). An `http://` or `https://` part is a
+//!   symbol server: a PDB downloaded from it is written into every local store to its left in the chain
+//!   ("cascading downstream stores") and into every `cache*` directory named before the chain. An empty part
+//!   (`srv**url`) and a bare `srv*` mean the default downstream store. A chain whose servers have no downstream
+//!   store (`srv*https://server`) and no `cache*` before it uses the default downstream store: it is searched
+//!   before the server and receives the downloads.
+//! - `cache*dir`: a cache for the elements to its right: downloads from servers further right are written into
+//!   it. For a local lookup the cache is searched as a store at its position (files found locally further right
+//!   are not copied into it). `cache*` alone means the default downstream store.
+//! - a bare `http://` or `https://` element: the same as `srv*<url>`.
 //! - anything else: a plain directory, searched flat (`<dir>/symbols/<ext>/`, `<dir>/<ext>/`, `<dir>/`).
 //!
-//! HTTP(S) locations are kept but not contacted: downloading is not implemented yet.
+//! When the default downstream store is needed but unknown (neither `XDG_CACHE_HOME` nor `HOME` is set), an
+//! [`SymbolLocation::Unavailable`] entry says so, and downloads that have no other downstream store are used
+//! without being cached.
 //!
 //! The default downstream store is `$XDG_CACHE_HOME/pooltop/sym` (if `XDG_CACHE_HOME` is an absolute path),
 //! else `$HOME/.cache/pooltop/sym`.
 //!
 //! The effective path ([`SymbolPath::from_sources`]) concatenates, in this order: the `--symbol-path` value,
-//! `_NT_ALT_SYMBOL_PATH`, `_NT_SYMBOL_PATH`.
+//! `_NT_ALT_SYMBOL_PATH`, `_NT_SYMBOL_PATH` (so a `cache*` in an earlier source also caches downloads from a
+//! later one).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,8 +37,14 @@ pub enum SymbolLocation {
     Store(PathBuf),
     /// A plain directory searched flat.
     Directory(PathBuf),
-    /// An HTTP(S) symbol server: recorded, not contacted (downloading is not implemented yet).
-    Http(String),
+    /// An HTTP(S) symbol server and the local stores a PDB downloaded from it is written into.
+    Http {
+        /// The server URL, e.g. `https://msdl.microsoft.com/download/symbols`.
+        url: String,
+        /// Downstream stores receiving the download, in chain order, without duplicates. Empty when the default
+        /// downstream store was needed but is unknown: the download is then used without being cached.
+        downstream: Vec<PathBuf>,
+    },
     /// The default downstream store was requested but cannot be located.
     Unavailable {
         /// The symbol-path element that asked for it.
@@ -44,7 +59,16 @@ impl fmt::Display for SymbolLocation {
         match self {
             SymbolLocation::Store(path) => write!(f, "store {}", path.display()),
             SymbolLocation::Directory(path) => write!(f, "directory {}", path.display()),
-            SymbolLocation::Http(url) => write!(f, "http upstream {url}"),
+            SymbolLocation::Http { url, downstream } => {
+                write!(f, "symbol server {url}")?;
+                if downstream.is_empty() {
+                    write!(f, " (no downstream store: downloads are not cached)")
+                } else {
+                    let stores: Vec<String> =
+                        downstream.iter().map(|p| p.display().to_string()).collect();
+                    write!(f, " (downloads cached in {})", stores.join(", "))
+                }
+            }
             SymbolLocation::Unavailable { element, reason } => write!(f, "{element}: {reason}"),
         }
     }
@@ -105,28 +129,30 @@ impl SymbolPath {
     /// Builds the effective symbol path from `--symbol-path` (`cli`), then `_NT_ALT_SYMBOL_PATH`, then
     /// `_NT_SYMBOL_PATH`, concatenated in that order.
     pub fn from_sources(cli: Option<&str>, env: &SymbolEnv) -> Self {
-        let mut path = SymbolPath::default();
-        for text in [
+        let texts: Vec<&str> = [
             cli,
             env.nt_alt_symbol_path.as_deref(),
             env.nt_symbol_path.as_deref(),
         ]
         .into_iter()
         .flatten()
-        {
-            path.locations
-                .extend(SymbolPath::parse(text, env).locations);
-        }
-        path
+        .collect();
+        SymbolPath::parse(&texts.join(";"), env)
     }
 
     /// Parses one symbol-path string. `env` supplies the default downstream store.
     pub fn parse(text: &str, env: &SymbolEnv) -> Self {
-        let mut locations = Vec::new();
+        let mut parser = Parser {
+            env,
+            caches: Vec::new(),
+            locations: Vec::new(),
+        };
         for element in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            parse_element(element, env, &mut locations);
+            parser.element(element);
         }
-        SymbolPath { locations }
+        SymbolPath {
+            locations: parser.locations,
+        }
     }
 
     /// Whether nothing would be searched.
@@ -141,61 +167,123 @@ fn strip_keyword<'a>(element: &'a str, keyword: &str) -> Option<&'a str> {
         .then(|| &element[keyword.len()..])
 }
 
-fn parse_element(element: &str, env: &SymbolEnv, out: &mut Vec<SymbolLocation>) {
-    if let Some(rest) = strip_keyword(element, "srv*") {
-        push_server_parts(element, rest, env, out);
-    } else if let Some(rest) = strip_keyword(element, "symsrv*") {
-        // symsrv*<dll>*parts: the DLL name (symsrv.dll) selects the Windows provider; skip it.
-        let parts = rest.split_once('*').map_or("", |(_dll, parts)| parts);
-        push_server_parts(element, parts, env, out);
-    } else if let Some(rest) = strip_keyword(element, "cache*") {
-        let dir = rest.trim();
-        if dir.is_empty() {
-            out.push(default_store(element, env));
-        } else {
-            out.push(location_for(dir, true));
-        }
-    } else {
-        out.push(location_for(element, false));
-    }
-}
-
-fn push_server_parts(element: &str, parts: &str, env: &SymbolEnv, out: &mut Vec<SymbolLocation>) {
-    if parts.trim().is_empty() {
-        // Bare `srv*`: the default downstream store.
-        out.push(default_store(element, env));
-        return;
-    }
-    for part in parts.split('*').map(str::trim) {
-        if part.is_empty() {
-            out.push(default_store(element, env));
-        } else {
-            out.push(location_for(part, true));
-        }
-    }
-}
-
-fn is_http(text: &str) -> bool {
+/// Whether `text` is an `http://` or `https://` URL.
+pub(crate) fn is_http(text: &str) -> bool {
     strip_keyword(text, "http://").is_some() || strip_keyword(text, "https://").is_some()
 }
 
-fn location_for(text: &str, store: bool) -> SymbolLocation {
-    if is_http(text) {
-        SymbolLocation::Http(text.to_string())
-    } else if store {
-        SymbolLocation::Store(PathBuf::from(text))
-    } else {
-        SymbolLocation::Directory(PathBuf::from(text))
+struct Parser<'a> {
+    env: &'a SymbolEnv,
+    /// `cache*` directories seen so far: they receive downloads from servers to their right.
+    caches: Vec<PathBuf>,
+    locations: Vec<SymbolLocation>,
+}
+
+impl Parser<'_> {
+    fn element(&mut self, element: &str) {
+        if let Some(rest) = strip_keyword(element, "srv*") {
+            self.chain(element, rest);
+        } else if let Some(rest) = strip_keyword(element, "symsrv*") {
+            // symsrv*<dll>*parts: the DLL name (symsrv.dll) selects the Windows provider; skip it.
+            let parts = rest.split_once('*').map_or("", |(_dll, parts)| parts);
+            self.chain(element, parts);
+        } else if let Some(rest) = strip_keyword(element, "cache*") {
+            let dir = rest.trim();
+            let store = if dir.is_empty() {
+                self.default_store(element)
+            } else if is_http(dir) {
+                Err(SymbolLocation::Unavailable {
+                    element: element.to_string(),
+                    reason: "a cache must be a local directory, not a URL".to_string(),
+                })
+            } else {
+                Ok(PathBuf::from(dir))
+            };
+            match store {
+                Ok(dir) => {
+                    self.locations.push(SymbolLocation::Store(dir.clone()));
+                    push_unique(&mut self.caches, dir);
+                }
+                Err(unavailable) => self.locations.push(unavailable),
+            }
+        } else if is_http(element) {
+            self.chain(element, element);
+        } else {
+            self.locations
+                .push(SymbolLocation::Directory(PathBuf::from(element)));
+        }
+    }
+
+    /// A `srv*`/`symsrv*` chain: local stores searched in order, servers downloading into the stores to their
+    /// left (and the `cache*` directories before the chain).
+    fn chain(&mut self, element: &str, parts: &str) {
+        let parts: Vec<&str> = if parts.trim().is_empty() {
+            // Bare `srv*`: the default downstream store.
+            vec![""]
+        } else {
+            parts.split('*').map(str::trim).collect()
+        };
+        let server_first = parts.first().is_some_and(|first| is_http(first));
+        let mut downstream: Vec<PathBuf> = Vec::new();
+        let mut default_unavailable = false;
+        if server_first && self.caches.is_empty() {
+            // Servers only and no cache*: the default downstream store, searched first and receiving downloads.
+            match self.default_store(element) {
+                Ok(store) => {
+                    self.locations.push(SymbolLocation::Store(store.clone()));
+                    downstream.push(store);
+                }
+                Err(unavailable) => {
+                    self.locations.push(unavailable);
+                    default_unavailable = true;
+                }
+            }
+        }
+        for part in parts {
+            if is_http(part) {
+                let mut targets = downstream.clone();
+                for cache in &self.caches {
+                    push_unique(&mut targets, cache.clone());
+                }
+                self.locations.push(SymbolLocation::Http {
+                    url: part.to_string(),
+                    downstream: targets,
+                });
+                continue;
+            }
+            let store = if part.is_empty() {
+                self.default_store(element)
+            } else {
+                Ok(PathBuf::from(part))
+            };
+            match store {
+                Ok(store) => {
+                    self.locations.push(SymbolLocation::Store(store.clone()));
+                    push_unique(&mut downstream, store);
+                }
+                Err(unavailable) => {
+                    if !default_unavailable {
+                        self.locations.push(unavailable);
+                        default_unavailable = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn default_store(&self, element: &str) -> Result<PathBuf, SymbolLocation> {
+        self.env
+            .default_downstream_store()
+            .ok_or_else(|| SymbolLocation::Unavailable {
+                element: element.to_string(),
+                reason: "default downstream store unknown (neither XDG_CACHE_HOME nor HOME is set)"
+                    .to_string(),
+            })
     }
 }
 
-fn default_store(element: &str, env: &SymbolEnv) -> SymbolLocation {
-    match env.default_downstream_store() {
-        Some(path) => SymbolLocation::Store(path),
-        None => SymbolLocation::Unavailable {
-            element: element.to_string(),
-            reason: "default downstream store unknown (neither XDG_CACHE_HOME nor HOME is set)"
-                .to_string(),
-        },
+fn push_unique(list: &mut Vec<PathBuf>, path: PathBuf) {
+    if !list.contains(&path) {
+        list.push(path);
     }
 }
