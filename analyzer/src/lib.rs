@@ -10,6 +10,7 @@
 
 pub mod analysis;
 pub mod dump;
+pub mod heuristics;
 pub mod kernel;
 pub mod modules;
 pub mod pool;
