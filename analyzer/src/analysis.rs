@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::dump::{DumpError, DumpHeader, KernelDump, VirtualMemory};
+use crate::heuristics::heuristic_symbols;
 use crate::kernel::{KernelError, KernelSymbols, SourceKind, SymbolSource};
 use crate::modules::{LoadedModule, ModuleList, kernel_from_kdbg, walk_loaded_modules};
 use crate::pool::{PoolUsage, TrackerError, read_pool_usage, read_single_table};
@@ -120,6 +121,8 @@ pub struct SymbolResolution {
     pub symbols: Option<KernelSymbols>,
     /// Every source tried, in order.
     pub attempts: Vec<SymbolAttempt>,
+    /// What the chosen source wants the reader to know (heuristics always say so).
+    pub warnings: Vec<String>,
 }
 
 /// An opened dump with its kernel located and its symbols resolved (or the reasons they are not).
@@ -186,7 +189,8 @@ impl DumpAnalysis {
             },
         };
         warnings.extend(modules.warnings.iter().cloned());
-        let resolution = resolve_symbols(&mem, &kernel, options);
+        let resolution = resolve_symbols(&mem, &header, &kernel, options);
+        warnings.extend(resolution.warnings.iter().cloned());
         if let Some(symbols) = &resolution.symbols
             && let Some(Ok(build)) = symbols.build_number(&mem)
             && build != header.build
@@ -336,6 +340,7 @@ impl DumpAnalysis {
 /// Tries the symbol sources in order and records each attempt.
 fn resolve_symbols(
     mem: &impl VirtualMemory,
+    header: &DumpHeader,
     kernel: &LoadedModule,
     options: &SymbolOptions,
 ) -> SymbolResolution {
@@ -377,7 +382,7 @@ fn resolve_symbols(
         return resolution;
     }
     match find_known(options.known, &pdb_id) {
-        Some(known) => match known.kernel_symbols(kernel.base, pdb_id) {
+        Some(known) => match known.kernel_symbols(kernel.base, pdb_id.clone()) {
             Ok(symbols) => {
                 resolution.attempts.push(SymbolAttempt {
                     source: SourceKind::Builtin,
@@ -399,6 +404,25 @@ fn resolve_symbols(
                 "not among the {} kernels of the built-in table",
                 options.known.len()
             ),
+        }),
+    }
+    if resolution.symbols.is_some() {
+        return resolution;
+    }
+    match heuristic_symbols(mem, header, kernel.base, pdb_id) {
+        Ok(found) => {
+            resolution.attempts.push(SymbolAttempt {
+                source: SourceKind::Heuristic,
+                ok: true,
+                detail: found.symbols.source.location.clone(),
+            });
+            resolution.warnings.extend(found.warnings);
+            resolution.symbols = Some(found.symbols);
+        }
+        Err(error) => resolution.attempts.push(SymbolAttempt {
+            source: SourceKind::Heuristic,
+            ok: false,
+            detail: format!("heuristics: {error}"),
         }),
     }
     resolution

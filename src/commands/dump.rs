@@ -22,7 +22,11 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     };
     let table = report::select(&usage, &options);
     let mut warnings: Vec<String> = analysis.warnings().to_vec();
-    warnings.extend(usage.warnings.iter().cloned());
+    for warning in &usage.warnings {
+        if !warnings.contains(warning) {
+            warnings.push(warning.clone());
+        }
+    }
     let text = match args.table.format {
         Format::Table => windbg::render(&table, &db),
         Format::Json => machine::render_json(&table, &db, &analysis.context(), &warnings)?,

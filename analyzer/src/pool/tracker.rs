@@ -357,7 +357,7 @@ fn read_expansion(
 ) -> Result<u64, TrackerError> {
     let (Some(table_var), Some(size_var)) = (symbols.expansion, symbols.expansion_size) else {
         warnings.push(
-            "PoolTrackTableExpansion is unknown: overflow tags (if any) are missing".to_string(),
+            "PoolTrackTableExpansion unknown: overflow tags, if any, are missing".to_string(),
         );
         return Ok(0);
     };
