@@ -4,7 +4,10 @@
 //! (`synth/kernel/src/`) and committed under `synth/kernel/store/` in symbol-store layout. Like a
 //! real public kernel PDB, each PDB names the pool globals only through public symbols (`S_PUB32`)
 //! and carries full type records for `_POOL_TRACKER_TABLE`, `_POOL_TRACKER_BIG_PAGES`,
-//! `_POOL_HEADER` and `_LIST_ENTRY`. GUID and age are rewritten after linking: the image's RSDS
+//! `_POOL_HEADER`, `_LIST_ENTRY`, `_KPROCESS`, `_EPROCESS` and (except 24H2) `_MM_SESSION_SPACE`.
+//! The process and session types hold a few real members at their real offsets and are padded to
+//! their real sizes ([`FakeKernel::process_layout_source`] says where each value comes from).
+//! GUID and age are rewritten after linking: the image's RSDS
 //! age equals the PDB's DBI age, while the PDB-stream age is one higher (as in post-processed
 //! symbol-server PDBs), so a reader that keys on the PDB-stream age fails.
 //!
@@ -90,6 +93,10 @@ pub struct TrackerLayout {
 }
 
 /// `_POOL_TRACKER_BIG_PAGES` as this era's fake PDB defines it (an entry of `PoolBigPageTable`).
+///
+/// The four bytes at 0xC differ by era: a plain `ULONG PoolType` up to Windows 8.1 (`w7-sp1`), the
+/// bitfield `Pattern:8, PoolType:12, SlushSize:12` from Windows 10, and `Pattern:8, PoolFlags:12,
+/// SlushSize:12` in 24H2. Exactly one of `pool_type`, `pool_type_ulong` and `pool_flags` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BigPageLayout {
     /// Entry size in bytes: 0x18 or 0x20.
@@ -98,19 +105,26 @@ pub struct BigPageLayout {
     pub va: Field,
     /// `Key` (the tag).
     pub key: Field,
-    /// `Pattern:8`.
-    pub pattern: BitField,
-    /// `PoolType:12`.
-    pub pool_type: BitField,
-    /// `SlushSize:12`.
-    pub slush_size: BitField,
+    /// `Pattern:8`, absent in the plain 7601 layout.
+    pub pattern: Option<BitField>,
+    /// `PoolType:12` (a `POOL_TYPE` value: 0 nonpaged, 1 paged, 0x200 nonpaged NX), Windows 10 to 22000.
+    pub pool_type: Option<BitField>,
+    /// `ULONG PoolType`, the whole `POOL_TYPE` value (7601).
+    pub pool_type_ulong: Option<Field>,
+    /// `PoolFlags:12` (low bits of `POOL_FLAG_*`: 0x40 nonpaged, 0x80 nonpaged executable, 0x100
+    /// paged), 24H2.
+    pub pool_flags: Option<BitField>,
+    /// `SlushSize:12`, absent in the plain 7601 layout.
+    pub slush_size: Option<BitField>,
     /// `NumberOfBytes`.
     pub number_of_bytes: Field,
     /// `ProcessBilled` (pointer), only in the 0x20 layout.
     pub process_billed: Option<Field>,
 }
 
-/// The x64 `_POOL_HEADER` (0x10 bytes, the same in every era).
+/// The x64 `_POOL_HEADER` (0x10 bytes). Windows 8 and later type the first four bytes as two
+/// `USHORT`s of two 8-bit fields each; Windows 7 (`w7-sp1`) as four `ULONG` bitfields at bits 0, 8,
+/// 16 and 24 of offset 0. The bits are the same either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolHeaderLayout {
     /// Header size in bytes (0x10).
@@ -135,6 +149,51 @@ pub struct PoolHeaderLayout {
     pub pool_tag_hash: Field,
 }
 
+/// `_EPROCESS` (with `_KPROCESS.DirectoryTableBase`, `Pcb` being at offset 0) as this era's fake
+/// PDB defines it: the members a reader needs to walk `PsActiveProcessHead` and find a process of a
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EprocessLayout {
+    /// `sizeof(_EPROCESS)` (the real size of the era's kernel).
+    pub size: u64,
+    /// `sizeof(_KPROCESS)`, the size of `_EPROCESS.Pcb` at offset 0.
+    pub kprocess_size: u64,
+    /// Name of the struct `Session` points to: `_MM_SESSION_SPACE`, `_PSP_SESSION_SPACE` (24H2,
+    /// a type without members in the PDB), or `None` for `void *` (7601).
+    pub session_pointee: Option<&'static str>,
+    /// `Pcb.DirectoryTableBase` (ULONGLONG at 0x28, the process's CR3).
+    pub directory_table_base: Field,
+    /// `UniqueProcessId` (`void *`).
+    pub unique_process_id: Field,
+    /// `ActiveProcessLinks` (`_LIST_ENTRY`, directly after `UniqueProcessId`).
+    pub active_process_links: Field,
+    /// `Session` (pointer; NULL for processes outside any session).
+    pub session: Field,
+    /// `ImageFileName` (`UCHAR[15]`).
+    pub image_file_name: Field,
+}
+
+/// The session structure `_EPROCESS.Session` points to, as the fixture writes it.
+///
+/// In every era but 24H2 this is the PDB's `_MM_SESSION_SPACE`. The 24H2 PDB has no
+/// `_MM_SESSION_SPACE` and `Session` points to `_PSP_SESSION_SPACE`, which has no members there:
+/// `in_pdb` is false and the fixture assumes 22000's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSpaceLayout {
+    /// `sizeof(_MM_SESSION_SPACE)`.
+    pub size: u64,
+    /// Whether the era's PDB describes this type (`_MM_SESSION_SPACE`).
+    pub in_pdb: bool,
+    /// `SessionId` (ULONG at 0x8 in every era).
+    pub session_id: Field,
+    /// `PoolTags`, a pointer to the session's tracker table (22000, 26100); the table has
+    /// `ExpSessionPoolTrackTableSize` entries.
+    pub pool_tags: Option<Field>,
+    /// `PoolTags` as an inline `UCHAR` array (14393, 19041): present in the real PDBs, left zero by
+    /// the fixture. These eras find the session tracker through `ExpSessionPoolTrackTable`.
+    pub pool_tags_inline: Option<Field>,
+}
+
 /// A kernel global: its public symbol name, RVA and size in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GlobalSymbol {
@@ -150,9 +209,9 @@ pub struct GlobalSymbol {
 /// One fake kernel: image, PDB, identity and the layouts its PDB describes.
 #[derive(Debug)]
 pub struct FakeKernel {
-    /// Era name: `w10-1607`, `w10-2004` or `w11-21h2`.
+    /// Era name: `w10-1607`, `w10-2004`, `w11-21h2`, `w7-sp1` or `w11-24h2`.
     pub era: &'static str,
-    /// NtBuildNumber without the 0xF0000000 flag: 14393, 19041 or 22000.
+    /// NtBuildNumber without the 0xF0000000 flag: 14393, 19041, 22000, 7601 or 26100.
     pub build: u32,
     /// The `ntoskrnl.exe` file (file layout, not mapped).
     pub image: &'static [u8],
@@ -182,7 +241,7 @@ pub struct FakeKernel {
     pub big_page_entry_size: u64,
     /// `sizeof(_POOL_HEADER)`, same as `pool_header.size`.
     pub pool_header_size: u64,
-    /// Number of pointers `ExPoolTagTables` has room for (640, 1280 or 2048).
+    /// Number of pointers `ExPoolTagTables` has room for (256, 640, 1280 or 2048).
     pub tag_table_capacity: u32,
     /// The pool-related globals present in this era.
     pub globals: &'static [GlobalSymbol],
@@ -192,6 +251,13 @@ pub struct FakeKernel {
     pub big_page: BigPageLayout,
     /// `_POOL_HEADER` layout.
     pub pool_header: PoolHeaderLayout,
+    /// `_EPROCESS` layout (with `_KPROCESS.DirectoryTableBase`).
+    pub eprocess: EprocessLayout,
+    /// The session structure `_EPROCESS.Session` points to.
+    pub session_space: SessionSpaceLayout,
+    /// Where the process and session layouts come from (which real kernel's symbols) and which
+    /// values are assumed.
+    pub process_layout_source: &'static str,
 }
 
 impl FakeKernel {
@@ -231,17 +297,18 @@ fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     fs::write(path, data).map_err(with_path)
 }
 
-/// Every fake kernel, oldest era first.
+/// Every fake kernel: `w10-1607`, `w10-2004`, `w11-21h2`, then the later additions `w7-sp1` and
+/// `w11-24h2`. The order is stable (tests index it); new eras are appended.
 pub fn all() -> &'static [FakeKernel] {
     &generated::KERNELS
 }
 
-/// The fake kernel of an era (`w10-1607`, `w10-2004`, `w11-21h2`).
+/// The fake kernel of an era (`w7-sp1`, `w10-1607`, `w10-2004`, `w11-21h2`, `w11-24h2`).
 pub fn by_era(name: &str) -> Option<&'static FakeKernel> {
     all().iter().find(|k| k.era == name)
 }
 
-/// The fake kernel with this NtBuildNumber (14393, 19041, 22000).
+/// The fake kernel with this NtBuildNumber (7601, 14393, 19041, 22000, 26100).
 pub fn by_build(build: u32) -> Option<&'static FakeKernel> {
     all().iter().find(|k| k.build == build)
 }

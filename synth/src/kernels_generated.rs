@@ -3,16 +3,17 @@
 // C compiler and llvm-pdbutil checked against the built fixtures).
 
 use super::{
-    BigPageLayout, BitField, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout, TrackerLayout,
+    BigPageLayout, BitField, EprocessLayout, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout,
+    SessionSpaceLayout, TrackerLayout,
 };
 
-/// Every fake kernel, oldest era first.
-pub(super) static KERNELS: [FakeKernel; 3] = [
+/// Every fake kernel, in the generator's ERAS order (new eras are appended).
+pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w10-1607",
         build: 14393,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/47EF29B19000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/47EF29B19000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/1F878A199000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/1F878A199000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/5C94296A67B754C62CCC4EAE92D6EEFD1/ntkrnlmp.pdb"
         ),
@@ -26,7 +27,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
         pdb_stream_age: 0x2,
         image_base: 0x140000000,
         size_of_image: 0x9000,
-        time_date_stamp: 0x47ef29b1,
+        time_date_stamp: 0x1f878a19,
         tracker_entry_size: 0x28,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -64,7 +65,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "KeNumberProcessors",
-                rva: 0x7ff0,
+                rva: 0x8008,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -84,12 +85,12 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "ExpPoolBigEntriesInUse",
-                rva: 0x8000,
+                rva: 0x8040,
                 size: 0x4,
             },
             GlobalSymbol {
                 name: "PoolHitTag",
-                rva: 0x7ff4,
+                rva: 0x800c,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -115,6 +116,16 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             GlobalSymbol {
                 name: "ExpSessionPoolTrackTableMask",
                 rva: 0x6288,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PsActiveProcessHead",
+                rva: 0x7ff8,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "PsInitialSystemProcess",
+                rva: 0x7ff0,
                 size: 0x8,
             },
         ],
@@ -161,24 +172,26 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 offset: 0x8,
                 size: 4,
             },
-            pattern: BitField {
+            pattern: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 0,
                 bit_length: 8,
-            },
-            pool_type: BitField {
+            }),
+            pool_type: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 8,
                 bit_length: 12,
-            },
-            slush_size: BitField {
+            }),
+            pool_type_ulong: None,
+            pool_flags: None,
+            slush_size: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 20,
                 bit_length: 12,
-            },
+            }),
             number_of_bytes: Field {
                 offset: 0x10,
                 size: 8,
@@ -232,12 +245,51 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 size: 2,
             },
         },
+        eprocess: EprocessLayout {
+            size: 0x7d0,
+            kprocess_size: 0x2d8,
+            session_pointee: Some("_MM_SESSION_SPACE"),
+            directory_table_base: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            unique_process_id: Field {
+                offset: 0x2e8,
+                size: 8,
+            },
+            active_process_links: Field {
+                offset: 0x2f0,
+                size: 16,
+            },
+            session: Field {
+                offset: 0x400,
+                size: 8,
+            },
+            image_file_name: Field {
+                offset: 0x450,
+                size: 15,
+            },
+        },
+        session_space: SessionSpaceLayout {
+            size: 0x4000,
+            in_pdb: true,
+            session_id: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pool_tags: None,
+            pool_tags_inline: Some(Field {
+                offset: 0x2000,
+                size: 8192,
+            }),
+        },
+        process_layout_source: "ISF 10.0.14393.6343 (PoolTags is an inline UCHAR[0x2000] the fixture leaves zero)",
     },
     FakeKernel {
         era: "w10-2004",
         build: 19041,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/A4564F27e000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/A4564F27e000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/EE469425e000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/EE469425e000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/C7C2845565635970EC03F7B72E76E14A2/ntkrnlmp.pdb"
         ),
@@ -251,7 +303,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
         pdb_stream_age: 0x3,
         image_base: 0x140000000,
         size_of_image: 0xe000,
-        time_date_stamp: 0xa4564f27,
+        time_date_stamp: 0xee469425,
         tracker_entry_size: 0x38,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -289,7 +341,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "KeNumberProcessors",
-                rva: 0xd440,
+                rva: 0xd458,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -314,7 +366,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "PoolHitTag",
-                rva: 0xd444,
+                rva: 0xd45c,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -340,6 +392,16 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             GlobalSymbol {
                 name: "ExpSessionPoolTrackTableMask",
                 rva: 0x91b0,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PsActiveProcessHead",
+                rva: 0xd448,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "PsInitialSystemProcess",
+                rva: 0xd440,
                 size: 0x8,
             },
         ],
@@ -386,24 +448,26 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 offset: 0x8,
                 size: 4,
             },
-            pattern: BitField {
+            pattern: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 0,
                 bit_length: 8,
-            },
-            pool_type: BitField {
+            }),
+            pool_type: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 8,
                 bit_length: 12,
-            },
-            slush_size: BitField {
+            }),
+            pool_type_ulong: None,
+            pool_flags: None,
+            slush_size: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 20,
                 bit_length: 12,
-            },
+            }),
             number_of_bytes: Field {
                 offset: 0x10,
                 size: 8,
@@ -457,12 +521,51 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 size: 2,
             },
         },
+        eprocess: EprocessLayout {
+            size: 0xa40,
+            kprocess_size: 0x438,
+            session_pointee: Some("_MM_SESSION_SPACE"),
+            directory_table_base: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            unique_process_id: Field {
+                offset: 0x440,
+                size: 8,
+            },
+            active_process_links: Field {
+                offset: 0x448,
+                size: 16,
+            },
+            session: Field {
+                offset: 0x558,
+                size: 8,
+            },
+            image_file_name: Field {
+                offset: 0x5a8,
+                size: 15,
+            },
+        },
+        session_space: SessionSpaceLayout {
+            size: 0x5000,
+            in_pdb: true,
+            session_id: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pool_tags: None,
+            pool_tags_inline: Some(Field {
+                offset: 0x1000,
+                size: 16384,
+            }),
+        },
+        process_layout_source: "ISF 10.0.19041.3570 (PoolTags is an inline UCHAR[0x4000] the fixture leaves zero)",
     },
     FakeKernel {
         era: "w11-21h2",
         build: 22000,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/1646754913000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/1646754913000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/0D8B566713000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/0D8B566713000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/A654EFE2C45321D46D3974E0DAC2B0291A/ntkrnlmp.pdb"
         ),
@@ -476,7 +579,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
         pdb_stream_age: 0x1b,
         image_base: 0x140000000,
         size_of_image: 0x13000,
-        time_date_stamp: 0x16467549,
+        time_date_stamp: 0x0d8b5667,
         tracker_entry_size: 0x50,
         big_page_entry_size: 0x20,
         pool_header_size: 0x10,
@@ -514,7 +617,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "KeNumberProcessors",
-                rva: 0x12b98,
+                rva: 0x12bb0,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -539,7 +642,7 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             },
             GlobalSymbol {
                 name: "PoolHitTag",
-                rva: 0x12b9c,
+                rva: 0x12bb4,
                 size: 0x4,
             },
             GlobalSymbol {
@@ -560,6 +663,16 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
             GlobalSymbol {
                 name: "ExpSessionPoolTrackTableMask",
                 rva: 0xbee0,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PsActiveProcessHead",
+                rva: 0x12ba0,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "PsInitialSystemProcess",
+                rva: 0x12b98,
                 size: 0x8,
             },
         ],
@@ -612,24 +725,26 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 offset: 0x8,
                 size: 4,
             },
-            pattern: BitField {
+            pattern: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 0,
                 bit_length: 8,
-            },
-            pool_type: BitField {
+            }),
+            pool_type: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 8,
                 bit_length: 12,
-            },
-            slush_size: BitField {
+            }),
+            pool_type_ulong: None,
+            pool_flags: None,
+            slush_size: Some(BitField {
                 offset: 0xc,
                 unit_size: 4,
                 bit_position: 20,
                 bit_length: 12,
-            },
+            }),
             number_of_bytes: Field {
                 offset: 0x10,
                 size: 8,
@@ -686,5 +801,585 @@ pub(super) static KERNELS: [FakeKernel; 3] = [
                 size: 2,
             },
         },
+        eprocess: EprocessLayout {
+            size: 0xb80,
+            kprocess_size: 0x438,
+            session_pointee: Some("_MM_SESSION_SPACE"),
+            directory_table_base: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            unique_process_id: Field {
+                offset: 0x440,
+                size: 8,
+            },
+            active_process_links: Field {
+                offset: 0x448,
+                size: 16,
+            },
+            session: Field {
+                offset: 0x558,
+                size: 8,
+            },
+            image_file_name: Field {
+                offset: 0x5a8,
+                size: 15,
+            },
+        },
+        session_space: SessionSpaceLayout {
+            size: 0x3c0,
+            in_pdb: true,
+            session_id: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pool_tags: Some(Field {
+                offset: 0x380,
+                size: 8,
+            }),
+            pool_tags_inline: None,
+        },
+        process_layout_source: "ISF 10.0.22000.2538 (PoolTags is a pointer to the session tracker table)",
+    },
+    FakeKernel {
+        era: "w7-sp1",
+        build: 7601,
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/D02D2ACF7000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/D02D2ACF7000/ntoskrnl.exe",
+        pdb: include_bytes!(
+            "../kernel/store/ntkrnlmp.pdb/F51CB123444B7EB84235CDD97DF7F1113/ntkrnlmp.pdb"
+        ),
+        pdb_store_path: "ntkrnlmp.pdb/F51CB123444B7EB84235CDD97DF7F1113/ntkrnlmp.pdb",
+        pdb_store_key: "F51CB123444B7EB84235CDD97DF7F1113",
+        guid: [
+            0x23, 0xb1, 0x1c, 0xf5, 0x4b, 0x44, 0xb8, 0x7e, 0x42, 0x35, 0xcd, 0xd9, 0x7d, 0xf7,
+            0xf1, 0x11,
+        ],
+        age: 0x3,
+        pdb_stream_age: 0x4,
+        image_base: 0x140000000,
+        size_of_image: 0x7000,
+        time_date_stamp: 0xd02d2acf,
+        tracker_entry_size: 0x28,
+        big_page_entry_size: 0x18,
+        pool_header_size: 0x10,
+        tag_table_capacity: 256,
+        globals: &[
+            GlobalSymbol {
+                name: "PoolTrackTable",
+                rva: 0x5448,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableSize",
+                rva: 0x5440,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableMask",
+                rva: 0x5438,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableExpansion",
+                rva: 0x5428,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableExpansionSize",
+                rva: 0x5430,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExPoolTagTables",
+                rva: 0x5450,
+                size: 0x800,
+            },
+            GlobalSymbol {
+                name: "KeNumberProcessors",
+                rva: 0x66d0,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "NtBuildNumber",
+                rva: 0x3000,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PoolBigPageTable",
+                rva: 0x5420,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolBigPageTableSize",
+                rva: 0x5418,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExpPoolBigEntriesInUse",
+                rva: 0x6700,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PoolHitTag",
+                rva: 0x66d4,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PsLoadedModuleList",
+                rva: 0x66a8,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "KdDebuggerDataBlock",
+                rva: 0x3140,
+                size: 0x380,
+            },
+            GlobalSymbol {
+                name: "ExpSessionPoolTrackTable",
+                rva: 0x5c50,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExpSessionPoolTrackTableSize",
+                rva: 0x5c58,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExpSessionPoolTrackTableMask",
+                rva: 0x5c60,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PsActiveProcessHead",
+                rva: 0x66c0,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "PsInitialSystemProcess",
+                rva: 0x66b8,
+                size: 0x8,
+            },
+        ],
+        tracker: TrackerLayout {
+            size: 0x28,
+            key: Field {
+                offset: 0x0,
+                size: 4,
+            },
+            non_paged_allocs: Field {
+                offset: 0x4,
+                size: 4,
+            },
+            non_paged_frees: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            non_paged_bytes: Field {
+                offset: 0x10,
+                size: 8,
+            },
+            paged_allocs: Field {
+                offset: 0x18,
+                size: 4,
+            },
+            paged_frees: Field {
+                offset: 0x1c,
+                size: 4,
+            },
+            paged_bytes: Field {
+                offset: 0x20,
+                size: 8,
+            },
+            available_limit: None,
+            limit_info: None,
+        },
+        big_page: BigPageLayout {
+            size: 0x18,
+            va: Field {
+                offset: 0x0,
+                size: 8,
+            },
+            key: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pattern: None,
+            pool_type: None,
+            pool_type_ulong: Some(Field {
+                offset: 0xc,
+                size: 4,
+            }),
+            pool_flags: None,
+            slush_size: None,
+            number_of_bytes: Field {
+                offset: 0x10,
+                size: 8,
+            },
+            process_billed: None,
+        },
+        pool_header: PoolHeaderLayout {
+            size: 0x10,
+            previous_size: BitField {
+                offset: 0x0,
+                unit_size: 4,
+                bit_position: 0,
+                bit_length: 8,
+            },
+            pool_index: BitField {
+                offset: 0x0,
+                unit_size: 4,
+                bit_position: 8,
+                bit_length: 8,
+            },
+            block_size: BitField {
+                offset: 0x0,
+                unit_size: 4,
+                bit_position: 16,
+                bit_length: 8,
+            },
+            pool_type: BitField {
+                offset: 0x0,
+                unit_size: 4,
+                bit_position: 24,
+                bit_length: 8,
+            },
+            ulong1: Field {
+                offset: 0x0,
+                size: 4,
+            },
+            pool_tag: Field {
+                offset: 0x4,
+                size: 4,
+            },
+            process_billed: Field {
+                offset: 0x8,
+                size: 8,
+            },
+            allocator_back_trace_index: Field {
+                offset: 0x8,
+                size: 2,
+            },
+            pool_tag_hash: Field {
+                offset: 0xa,
+                size: 2,
+            },
+        },
+        eprocess: EprocessLayout {
+            size: 0x4f8,
+            kprocess_size: 0x160,
+            session_pointee: None,
+            directory_table_base: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            unique_process_id: Field {
+                offset: 0x180,
+                size: 8,
+            },
+            active_process_links: Field {
+                offset: 0x188,
+                size: 16,
+            },
+            session: Field {
+                offset: 0x2d8,
+                size: 8,
+            },
+            image_file_name: Field {
+                offset: 0x2e0,
+                size: 15,
+            },
+        },
+        session_space: SessionSpaceLayout {
+            size: 0x1f80,
+            in_pdb: true,
+            session_id: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pool_tags: None,
+            pool_tags_inline: None,
+        },
+        process_layout_source: "ISF 6.1.7601.24540 (Session is void *; no PoolTags in _MM_SESSION_SPACE)",
+    },
+    FakeKernel {
+        era: "w11-24h2",
+        build: 26100,
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/B797C11316000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/B797C11316000/ntoskrnl.exe",
+        pdb: include_bytes!(
+            "../kernel/store/ntkrnlmp.pdb/D4AF21804C1A5B6D0AACF4AF87D5BA922B/ntkrnlmp.pdb"
+        ),
+        pdb_store_path: "ntkrnlmp.pdb/D4AF21804C1A5B6D0AACF4AF87D5BA922B/ntkrnlmp.pdb",
+        pdb_store_key: "D4AF21804C1A5B6D0AACF4AF87D5BA922B",
+        guid: [
+            0x80, 0x21, 0xaf, 0xd4, 0x1a, 0x4c, 0x6d, 0x5b, 0x0a, 0xac, 0xf4, 0xaf, 0x87, 0xd5,
+            0xba, 0x92,
+        ],
+        age: 0x2b,
+        pdb_stream_age: 0x2c,
+        image_base: 0x140000000,
+        size_of_image: 0x16000,
+        time_date_stamp: 0xb797c113,
+        tracker_entry_size: 0x50,
+        big_page_entry_size: 0x20,
+        pool_header_size: 0x10,
+        tag_table_capacity: 2048,
+        globals: &[
+            GlobalSymbol {
+                name: "PoolTrackTable",
+                rva: 0xd218,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableSize",
+                rva: 0xd220,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableMask",
+                rva: 0x11230,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableExpansion",
+                rva: 0x11258,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolTrackTableExpansionSize",
+                rva: 0x11260,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExPoolTagTables",
+                rva: 0xd230,
+                size: 0x4000,
+            },
+            GlobalSymbol {
+                name: "KeNumberProcessors",
+                rva: 0x150d8,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "NtBuildNumber",
+                rva: 0x3000,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PoolBigPageTable",
+                rva: 0x11248,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PoolBigPageTableSize",
+                rva: 0x11250,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExpPoolBigEntriesInUse",
+                rva: 0x15100,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PoolHitTag",
+                rva: 0x150dc,
+                size: 0x4,
+            },
+            GlobalSymbol {
+                name: "PsLoadedModuleList",
+                rva: 0x150b0,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "KdDebuggerDataBlock",
+                rva: 0x3480,
+                size: 0x380,
+            },
+            GlobalSymbol {
+                name: "ExpSessionPoolTrackTableSize",
+                rva: 0x11238,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExpSessionPoolTrackTableMask",
+                rva: 0x11240,
+                size: 0x8,
+            },
+            GlobalSymbol {
+                name: "PsActiveProcessHead",
+                rva: 0x150c8,
+                size: 0x10,
+            },
+            GlobalSymbol {
+                name: "PsInitialSystemProcess",
+                rva: 0x150c0,
+                size: 0x8,
+            },
+        ],
+        tracker: TrackerLayout {
+            size: 0x50,
+            key: Field {
+                offset: 0x0,
+                size: 4,
+            },
+            non_paged_allocs: Field {
+                offset: 0x10,
+                size: 8,
+            },
+            non_paged_frees: Field {
+                offset: 0x18,
+                size: 8,
+            },
+            non_paged_bytes: Field {
+                offset: 0x8,
+                size: 8,
+            },
+            paged_allocs: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            paged_frees: Field {
+                offset: 0x30,
+                size: 8,
+            },
+            paged_bytes: Field {
+                offset: 0x20,
+                size: 8,
+            },
+            available_limit: Some(Field {
+                offset: 0x38,
+                size: 16,
+            }),
+            limit_info: Some(Field {
+                offset: 0x48,
+                size: 8,
+            }),
+        },
+        big_page: BigPageLayout {
+            size: 0x20,
+            va: Field {
+                offset: 0x0,
+                size: 8,
+            },
+            key: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pattern: Some(BitField {
+                offset: 0xc,
+                unit_size: 4,
+                bit_position: 0,
+                bit_length: 8,
+            }),
+            pool_type: None,
+            pool_type_ulong: None,
+            pool_flags: Some(BitField {
+                offset: 0xc,
+                unit_size: 4,
+                bit_position: 8,
+                bit_length: 12,
+            }),
+            slush_size: Some(BitField {
+                offset: 0xc,
+                unit_size: 4,
+                bit_position: 20,
+                bit_length: 12,
+            }),
+            number_of_bytes: Field {
+                offset: 0x10,
+                size: 8,
+            },
+            process_billed: Some(Field {
+                offset: 0x18,
+                size: 8,
+            }),
+        },
+        pool_header: PoolHeaderLayout {
+            size: 0x10,
+            previous_size: BitField {
+                offset: 0x0,
+                unit_size: 2,
+                bit_position: 0,
+                bit_length: 8,
+            },
+            pool_index: BitField {
+                offset: 0x0,
+                unit_size: 2,
+                bit_position: 8,
+                bit_length: 8,
+            },
+            block_size: BitField {
+                offset: 0x2,
+                unit_size: 2,
+                bit_position: 0,
+                bit_length: 8,
+            },
+            pool_type: BitField {
+                offset: 0x2,
+                unit_size: 2,
+                bit_position: 8,
+                bit_length: 8,
+            },
+            ulong1: Field {
+                offset: 0x0,
+                size: 4,
+            },
+            pool_tag: Field {
+                offset: 0x4,
+                size: 4,
+            },
+            process_billed: Field {
+                offset: 0x8,
+                size: 8,
+            },
+            allocator_back_trace_index: Field {
+                offset: 0x8,
+                size: 2,
+            },
+            pool_tag_hash: Field {
+                offset: 0xa,
+                size: 2,
+            },
+        },
+        eprocess: EprocessLayout {
+            size: 0x840,
+            kprocess_size: 0x1c8,
+            session_pointee: Some("_PSP_SESSION_SPACE"),
+            directory_table_base: Field {
+                offset: 0x28,
+                size: 8,
+            },
+            unique_process_id: Field {
+                offset: 0x1d0,
+                size: 8,
+            },
+            active_process_links: Field {
+                offset: 0x1d8,
+                size: 16,
+            },
+            session: Field {
+                offset: 0x2e8,
+                size: 8,
+            },
+            image_file_name: Field {
+                offset: 0x338,
+                size: 15,
+            },
+        },
+        session_space: SessionSpaceLayout {
+            size: 0x3c0,
+            in_pdb: false,
+            session_id: Field {
+                offset: 0x8,
+                size: 4,
+            },
+            pool_tags: Some(Field {
+                offset: 0x380,
+                size: 8,
+            }),
+            pool_tags_inline: None,
+        },
+        process_layout_source: "ntdiff 24H2 (26100) _EPROCESS/_KPROCESS; Session points to _PSP_SESSION_SPACE, which has no members in the PDB, and there is no _MM_SESSION_SPACE: the fixture writes 22000's layout (size 0x3C0, SessionId @0x8, PoolTags @0x380), an assumption",
     },
 ];

@@ -3,7 +3,7 @@
 //!
 //! - [`dump`] is the low-level writer: physical memory, x64 page tables, DUMP_HEADER64 and the type 1 / type 5
 //!   file formats. It depends on no dump reader, so tests can read its output back with independent readers.
-//! - [`kernels`] embeds fake `ntoskrnl.exe` + `ntkrnlmp.pdb` pairs for three x64 layout eras, built with clang and
+//! - [`kernels`] embeds fake `ntoskrnl.exe` + `ntkrnlmp.pdb` pairs for five x64 layout eras, built with clang and
 //!   lld-link by `synth/kernel/regen.sh` and laid out as a symbol store.
 //! - [`scenario`] builds a whole system into a dump from a ground-truth model of pool tags.
 

@@ -132,27 +132,42 @@ fn store_key(guid: &[u8; 16], age: u32) -> String {
 }
 
 #[test]
-fn three_eras_with_distinct_builds_and_keys() {
+fn five_eras_in_a_stable_order_with_distinct_builds_and_keys() {
     let eras: Vec<(&str, u32)> = kernels::all().iter().map(|k| (k.era, k.build)).collect();
+    // The first three keep their positions (callers index kernels::all()); new eras are appended.
     assert_eq!(
         eras,
         [
             ("w10-1607", 14393),
             ("w10-2004", 19041),
-            ("w11-21h2", 22000)
+            ("w11-21h2", 22000),
+            ("w7-sp1", 7601),
+            ("w11-24h2", 26100),
         ]
     );
     assert_eq!(kernels::by_era("w10-2004").map(|k| k.build), Some(19041));
     assert_eq!(kernels::by_build(22000).map(|k| k.era), Some("w11-21h2"));
+    assert_eq!(kernels::by_build(7601).map(|k| k.era), Some("w7-sp1"));
+    assert_eq!(kernels::by_build(26100).map(|k| k.era), Some("w11-24h2"));
     assert!(kernels::by_era("w7").is_none());
     let ages: Vec<u32> = kernels::all().iter().map(|k| k.age).collect();
-    assert_eq!(ages, [1, 2, 0x1a]);
-    let w11 = kernels::by_era("w11-21h2").unwrap();
-    assert!(
-        w11.pdb_store_key.ends_with("1A"),
-        "age 0x1A is written as hex: {}",
-        w11.pdb_store_key
-    );
+    assert_eq!(ages, [1, 2, 0x1a, 3, 0x2b]);
+    for (era, suffix) in [("w11-21h2", "1A"), ("w11-24h2", "2B")] {
+        let k = kernels::by_era(era).unwrap();
+        assert!(
+            k.pdb_store_key.ends_with(suffix),
+            "age is written as hex: {}",
+            k.pdb_store_key
+        );
+    }
+    let all = kernels::all();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert_ne!(a.guid, b.guid, "{} and {}", a.era, b.era);
+            assert_ne!(a.pdb_store_key, b.pdb_store_key);
+            assert_ne!(a.image_store_path, b.image_store_path);
+        }
+    }
 }
 
 #[test]
@@ -233,7 +248,7 @@ fn write_symbol_store_uses_the_keyed_paths() {
         std::fs::read_dir(dir.path().join("ntkrnlmp.pdb"))
             .unwrap()
             .count(),
-        3
+        kernels::all().len()
     );
 }
 
@@ -271,22 +286,36 @@ fn globals_lie_inside_the_image_and_do_not_overlap() {
 }
 
 #[test]
-fn session_tracker_symbol_is_absent_only_in_21h2() {
-    assert!(
-        kernels::by_era("w10-1607")
-            .unwrap()
-            .rva("ExpSessionPoolTrackTable")
-            .is_some()
-    );
-    assert!(
-        kernels::by_era("w10-2004")
-            .unwrap()
-            .rva("ExpSessionPoolTrackTable")
-            .is_some()
-    );
+fn session_tracker_symbol_is_absent_from_22000_on_and_process_globals_exist() {
+    for k in kernels::all() {
+        assert_eq!(
+            k.rva("ExpSessionPoolTrackTable").is_some(),
+            k.build < 22000,
+            "{}",
+            k.era
+        );
+        for (name, size) in [
+            ("ExpSessionPoolTrackTableSize", 8),
+            ("ExpSessionPoolTrackTableMask", 8),
+            ("PsActiveProcessHead", 16),
+            ("PsInitialSystemProcess", 8),
+        ] {
+            assert_eq!(
+                k.global(name).map(|g| g.size),
+                Some(size),
+                "{} {name}",
+                k.era
+            );
+        }
+        // Where PoolTags is a pointer, the session tracker hangs off the session space instead.
+        assert_eq!(
+            k.session_space.pool_tags.is_some(),
+            k.rva("ExpSessionPoolTrackTable").is_none(),
+            "{}",
+            k.era
+        );
+    }
     let w11 = kernels::by_era("w11-21h2").unwrap();
-    assert_eq!(w11.rva("ExpSessionPoolTrackTable"), None);
-    assert!(w11.rva("ExpSessionPoolTrackTableSize").is_some());
     assert_eq!(
         w11.va("PoolTrackTable", 0xfffff800_00000000),
         w11.rva("PoolTrackTable")
@@ -346,27 +375,42 @@ fn fixture_tracker_fields(k: &FakeKernel) -> Vec<LayoutItem> {
 
 fn fixture_big_page_fields(k: &FakeKernel) -> Vec<LayoutItem> {
     let b = &k.big_page;
-    let bits = |f: kernels::BitField| Some((f.bit_position, f.bit_length));
     let mut v = vec![
         ("Va".to_string(), b.va.offset, None),
         ("Key".to_string(), b.key.offset, None),
-        ("Pattern".to_string(), b.pattern.offset, bits(b.pattern)),
-        (
-            "PoolType".to_string(),
-            b.pool_type.offset,
-            bits(b.pool_type),
-        ),
-        (
-            "SlushSize".to_string(),
-            b.slush_size.offset,
-            bits(b.slush_size),
-        ),
-        ("NumberOfBytes".to_string(), b.number_of_bytes.offset, None),
     ];
+    let bits = |name: &str, f: kernels::BitField| {
+        (
+            name.to_string(),
+            f.offset,
+            Some((f.bit_position, f.bit_length)),
+        )
+    };
+    if let Some(f) = b.pattern {
+        v.push(bits("Pattern", f));
+    }
+    if let Some(f) = b.pool_type {
+        v.push(bits("PoolType", f));
+    }
+    if let Some(f) = b.pool_type_ulong {
+        v.push(("PoolType".to_string(), f.offset, None));
+    }
+    if let Some(f) = b.pool_flags {
+        v.push(bits("PoolFlags", f));
+    }
+    if let Some(f) = b.slush_size {
+        v.push(bits("SlushSize", f));
+    }
+    v.push(("NumberOfBytes".to_string(), b.number_of_bytes.offset, None));
     if let Some(f) = b.process_billed {
         v.push(("ProcessBilled".to_string(), f.offset, None));
     }
     v
+}
+
+/// The build number of a CSV version column such as `6.1.7601.24540` or `10.0.19041.3570`.
+fn csv_build(version: &str) -> Option<u32> {
+    version.split('.').nth(2)?.parse().ok()
 }
 
 #[test]
@@ -376,9 +420,17 @@ fn layouts_equal_the_real_kernels_of_each_build() {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut compared = Vec::new();
     for k in kernels::all() {
-        let prefix = format!("10.0.{}.", k.build);
-        let real: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0].starts_with(&prefix)).collect();
+        let real: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| csv_build(r[0]) == Some(k.build))
+            .collect();
+        if k.build == 26100 {
+            // The CSV (JPCERTCC's ISF set) ends at 22000; 24H2 is compared with the ntdiff headers below.
+            assert!(real.is_empty());
+            continue;
+        }
         assert!(!real.is_empty(), "no real {} kernel in the CSV", k.build);
         for r in real {
             assert_eq!(
@@ -412,24 +464,80 @@ fn layouts_equal_the_real_kernels_of_each_build() {
         }
         assert_eq!(k.tracker.size, k.tracker_entry_size);
         assert_eq!(k.big_page.size, k.big_page_entry_size);
+        compared.push(k.build);
     }
+    assert_eq!(compared, [14393, 19041, 22000, 7601]);
+}
+
+/// Members of an ntdiff header: (name, offset, optional (bit position, bit length)), and the struct size.
+fn ntdiff_members(file: &str) -> (Vec<LayoutItem>, u64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/symbols/ntdiff")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    let mut members = Vec::new();
+    let mut size = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("/* 0x") {
+            let (offset, decl) = rest.split_once(" */ ").unwrap();
+            let (decl, bits) = match decl.split_once("; /* bit position: ") {
+                Some((decl, pos)) => {
+                    let (name_part, len) = decl.rsplit_once(" : ").unwrap();
+                    let pos: u32 = pos.trim_end_matches(" */").parse().unwrap();
+                    (name_part.to_string(), Some((pos, len.parse().unwrap())))
+                }
+                None => (decl.trim_end_matches(';').to_string(), None),
+            };
+            let name = decl
+                .rsplit([' ', '*'])
+                .next()
+                .unwrap()
+                .split('[')
+                .next()
+                .unwrap()
+                .to_string();
+            members.push((name, hex(offset), bits));
+        } else if let Some(rest) = line.split("/* size: ").nth(1) {
+            size = Some(hex(rest.trim_end_matches(" */")));
+        }
+    }
+    (members, size.unwrap())
+}
+
+#[test]
+fn layouts_of_24h2_equal_the_ntdiff_headers() {
+    let k = kernels::by_build(26100).unwrap();
+    let (tracker, tracker_size) = ntdiff_members("Win11_24H2_x64_POOL_TRACKER_TABLE.h");
+    assert_eq!(tracker_size, k.tracker.size);
+    assert_eq!(tracker, fixture_tracker_fields(k));
+    let (big, big_size) = ntdiff_members("Win11_24H2_x64_POOL_TRACKER_BIG_PAGES.h");
+    assert_eq!(big_size, k.big_page.size);
+    assert_eq!(big, fixture_big_page_fields(k));
+    assert!(k.big_page.pool_type.is_none() && k.big_page.pool_flags.is_some());
 }
 
 #[test]
 fn pool_header_is_the_x64_layout() {
+    // A header whose first four bytes are 04 01 02 03: PreviousSize 4, PoolIndex 1, BlockSize 2, PoolType 3.
+    let first = [4u8, 1, 2, 3];
     for k in kernels::all() {
         let h = &k.pool_header;
         assert_eq!(h.size, 0x10);
-        // A header whose first ULONG is 0x0302_0104: PreviousSize 4, PoolIndex 1, BlockSize 2, PoolType 3.
-        let unit0 = 0x0104u64;
-        let unit2 = 0x0302u64;
-        assert_eq!(
-            (h.previous_size.offset, h.previous_size.extract(unit0)),
-            (0, 4)
-        );
-        assert_eq!((h.pool_index.offset, h.pool_index.extract(unit0)), (0, 1));
-        assert_eq!((h.block_size.offset, h.block_size.extract(unit2)), (2, 2));
-        assert_eq!((h.pool_type.offset, h.pool_type.extract(unit2)), (2, 3));
+        let get = |f: kernels::BitField| {
+            let unit = &first[f.offset as usize..(f.offset + f.unit_size) as usize];
+            let mut bytes = [0u8; 8];
+            bytes[..unit.len()].copy_from_slice(unit);
+            f.extract(u64::from_le_bytes(bytes))
+        };
+        assert_eq!(get(h.previous_size), 4, "{}", k.era);
+        assert_eq!(get(h.pool_index), 1, "{}", k.era);
+        assert_eq!(get(h.block_size), 2, "{}", k.era);
+        assert_eq!(get(h.pool_type), 3, "{}", k.era);
+        // Windows 7 types the four bytes as ULONG bitfields, later kernels as two USHORTs.
+        let unit = if k.build == 7601 { 4 } else { 2 };
+        assert_eq!(h.block_size.unit_size, unit, "{}", k.era);
         assert_eq!(h.pool_tag.offset, 4);
         assert_eq!(
             (
@@ -439,6 +547,192 @@ fn pool_header_is_the_x64_layout() {
             ),
             (8, 8, 10)
         );
-        assert_eq!(k.big_page.pool_type.insert(0xffff_ffff, 0), 0xfff0_00ff);
+    }
+}
+
+#[test]
+fn big_page_type_field_is_one_of_three_shapes() {
+    for k in kernels::all() {
+        let b = &k.big_page;
+        let shapes = [
+            b.pool_type.is_some(),
+            b.pool_type_ulong.is_some(),
+            b.pool_flags.is_some(),
+        ];
+        assert_eq!(shapes.iter().filter(|s| **s).count(), 1, "{}", k.era);
+        match k.build {
+            7601 => assert!(b.pool_type_ulong.is_some() && b.pattern.is_none()),
+            26100 => assert!(b.pool_flags.is_some()),
+            _ => assert!(b.pool_type.is_some()),
+        }
+        if let Some(bits) = b.pool_type.or(b.pool_flags) {
+            // 12 bits at bit 8 of the ULONG at 0xC.
+            assert_eq!(bits.insert(0xffff_ffff, 0), 0xfff0_00ff, "{}", k.era);
+        }
+        assert_eq!(b.process_billed.is_some(), k.build >= 22000, "{}", k.era);
+    }
+}
+
+/// The ISF (Volatility 3 JSON, xz-compressed) of the real kernel of `build` in shared/data/symbols/isf.
+fn isf(build: u32) -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/symbols/isf");
+    let marker = format!(".{build}.");
+    let path = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().contains(&marker))
+        .unwrap_or_else(|| panic!("no ISF for build {build}"));
+    let packed = std::fs::read(&path).unwrap();
+    let mut json = Vec::new();
+    lzma_rs::xz_decompress(&mut &packed[..], &mut json).unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+#[test]
+fn process_layouts_equal_the_isf_of_each_build() {
+    for k in kernels::all().iter().filter(|k| k.build != 26100) {
+        let isf = isf(k.build);
+        let types = &isf["user_types"];
+        let field = |ty: &str, name: &str| &types[ty]["fields"][name];
+        let offset = |ty: &str, name: &str| {
+            field(ty, name)["offset"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{} {ty}.{name}", k.build))
+        };
+        let size = |ty: &str| types[ty]["size"].as_u64().unwrap();
+        let e = &k.eprocess;
+        let era = k.era;
+        assert_eq!(size("_EPROCESS"), e.size, "{era}");
+        assert_eq!(size("_KPROCESS"), e.kprocess_size, "{era}");
+        assert_eq!(offset("_EPROCESS", "Pcb"), 0, "{era}");
+        assert_eq!(
+            offset("_KPROCESS", "DirectoryTableBase"),
+            e.directory_table_base.offset,
+            "{era}"
+        );
+        for (name, f) in [
+            ("UniqueProcessId", e.unique_process_id),
+            ("ActiveProcessLinks", e.active_process_links),
+            ("Session", e.session),
+            ("ImageFileName", e.image_file_name),
+        ] {
+            assert_eq!(offset("_EPROCESS", name), f.offset, "{era} {name}");
+        }
+        assert_eq!(
+            field("_EPROCESS", "ImageFileName")["type"]["count"],
+            15,
+            "{era}"
+        );
+        let pointee = &field("_EPROCESS", "Session")["type"]["subtype"];
+        let want = match pointee["kind"].as_str().unwrap() {
+            "base" => {
+                assert_eq!(pointee["name"], "void");
+                None
+            }
+            _ => pointee["name"].as_str(),
+        };
+        assert_eq!(e.session_pointee, want, "{era}");
+
+        let s = &k.session_space;
+        assert!(s.in_pdb, "{era}");
+        assert_eq!(size("_MM_SESSION_SPACE"), s.size, "{era}");
+        assert_eq!(
+            offset("_MM_SESSION_SPACE", "SessionId"),
+            s.session_id.offset,
+            "{era}"
+        );
+        let pool_tags = field("_MM_SESSION_SPACE", "PoolTags");
+        match pool_tags["type"]["kind"].as_str() {
+            None => assert!(
+                s.pool_tags.is_none() && s.pool_tags_inline.is_none(),
+                "{era}"
+            ),
+            Some("pointer") => {
+                assert_eq!(
+                    s.pool_tags.unwrap().offset,
+                    pool_tags["offset"].as_u64().unwrap()
+                );
+                assert!(s.pool_tags_inline.is_none());
+            }
+            Some("array") => {
+                let inline = s.pool_tags_inline.unwrap();
+                assert_eq!(
+                    inline.offset,
+                    pool_tags["offset"].as_u64().unwrap(),
+                    "{era}"
+                );
+                assert_eq!(
+                    inline.size,
+                    pool_tags["type"]["count"].as_u64().unwrap(),
+                    "{era}"
+                );
+                assert!(s.pool_tags.is_none());
+            }
+            Some(other) => panic!("{era}: PoolTags is a {other}"),
+        }
+    }
+}
+
+#[test]
+fn process_layout_of_24h2_is_the_ntdiff_one_and_its_session_type_is_opaque() {
+    // Values from ntdiff/headers Win11_2409_24H2/x64/System32/ntoskrnl.exe/Standalone/_EPROCESS.h (commit
+    // ebe89c14): _KPROCESS 0x1C8 with DirectoryTableBase @0x28, _EPROCESS 0x840 with UniqueProcessId @0x1D0,
+    // ActiveProcessLinks @0x1D8, Session @0x2E8 (struct _PSP_SESSION_SPACE *), ImageFileName @0x338.
+    let k = kernels::by_build(26100).unwrap();
+    let e = &k.eprocess;
+    assert_eq!((e.size, e.kprocess_size), (0x840, 0x1C8));
+    assert_eq!(
+        [
+            e.directory_table_base.offset,
+            e.unique_process_id.offset,
+            e.active_process_links.offset,
+            e.session.offset,
+            e.image_file_name.offset
+        ],
+        [0x28, 0x1D0, 0x1D8, 0x2E8, 0x338]
+    );
+    assert_eq!(e.session_pointee, Some("_PSP_SESSION_SPACE"));
+    // No _MM_SESSION_SPACE in the 24H2 PDB: the fixture keeps 22000's layout and says so.
+    assert!(!k.session_space.in_pdb);
+    let w11 = kernels::by_build(22000).unwrap();
+    assert_eq!(k.session_space.session_id, w11.session_space.session_id);
+    assert_eq!(k.session_space.pool_tags, w11.session_space.pool_tags);
+    assert!(k.process_layout_source.contains("assumption"));
+}
+
+#[test]
+fn pool_header_bits_equal_the_isf_of_each_build() {
+    for k in kernels::all().iter().filter(|k| k.build != 26100) {
+        let isf = isf(k.build);
+        let fields = &isf["user_types"]["_POOL_HEADER"]["fields"];
+        let h = &k.pool_header;
+        for (name, want) in [
+            ("PreviousSize", h.previous_size),
+            ("PoolIndex", h.pool_index),
+            ("BlockSize", h.block_size),
+            ("PoolType", h.pool_type),
+        ] {
+            let f = &fields[name];
+            assert_eq!(f["offset"].as_u64(), Some(want.offset), "{} {name}", k.era);
+            assert_eq!(f["type"]["kind"], "bitfield", "{} {name}", k.era);
+            assert_eq!(
+                f["type"]["bit_position"].as_u64(),
+                Some(u64::from(want.bit_position)),
+                "{} {name}",
+                k.era
+            );
+            assert_eq!(
+                f["type"]["bit_length"].as_u64(),
+                Some(u64::from(want.bit_length)),
+                "{} {name}",
+                k.era
+            );
+            let unit = if f["type"]["type"]["name"] == "unsigned long" {
+                4
+            } else {
+                2
+            };
+            assert_eq!(want.unit_size, unit, "{} {name}", k.era);
+        }
     }
 }

@@ -11,7 +11,13 @@
  */
 #include "nt_pool_types.h"
 
-#if defined(POOLTOP_ERA_W10_1607)
+#if defined(POOLTOP_ERA_W7_SP1)
+#define POOLTOP_NT_BUILD 7601u
+#define POOLTOP_TAG_TABLE_CAPACITY 256
+#define POOLTOP_DATA_FILLER 0x128
+#define POOLTOP_BSS_FILLER_A 0x1f58
+#define POOLTOP_BSS_FILLER_B 0x0a38
+#elif defined(POOLTOP_ERA_W10_1607)
 #define POOLTOP_NT_BUILD 14393u
 #define POOLTOP_TAG_TABLE_CAPACITY 640
 #define POOLTOP_DATA_FILLER 0x1a8
@@ -23,12 +29,18 @@
 #define POOLTOP_DATA_FILLER 0x2e0
 #define POOLTOP_BSS_FILLER_A 0x5b20
 #define POOLTOP_BSS_FILLER_B 0x1a30
-#else
+#elif defined(POOLTOP_ERA_W11_21H2)
 #define POOLTOP_NT_BUILD 22000u
 #define POOLTOP_TAG_TABLE_CAPACITY 2048
 #define POOLTOP_DATA_FILLER 0x3f0
 #define POOLTOP_BSS_FILLER_A 0x8760
 #define POOLTOP_BSS_FILLER_B 0x2c58
+#else
+#define POOLTOP_NT_BUILD 26100u
+#define POOLTOP_TAG_TABLE_CAPACITY 2048
+#define POOLTOP_DATA_FILLER 0x470
+#define POOLTOP_BSS_FILLER_A 0x9a18
+#define POOLTOP_BSS_FILLER_B 0x3e40
 #endif
 
 /* ---- initialised data (.data) ---- */
@@ -45,7 +57,20 @@ UCHAR KdDebuggerDataBlock[0x380] = {0x4b, 0x44, 0x42, 0x47};
 
 UCHAR KiBssFillerA[POOLTOP_BSS_FILLER_A] = {0};
 
-#if defined(POOLTOP_ERA_W10_1607)
+#if defined(POOLTOP_ERA_W7_SP1)
+/* As in 7601: the size directly before PoolTrackTable, the big-page pair before both. */
+SIZE_T PoolBigPageTableSize = 0;
+PPOOL_TRACKER_BIG_PAGES PoolBigPageTable = 0;
+PPOOL_TRACKER_TABLE PoolTrackTableExpansion = 0;
+SIZE_T PoolTrackTableExpansionSize = 0;
+SIZE_T PoolTrackTableMask = 0;
+SIZE_T PoolTrackTableSize = 0;
+PPOOL_TRACKER_TABLE PoolTrackTable = 0;
+PPOOL_TRACKER_TABLE ExPoolTagTables[POOLTOP_TAG_TABLE_CAPACITY] = {0};
+PPOOL_TRACKER_TABLE ExpSessionPoolTrackTable = 0;
+SIZE_T ExpSessionPoolTrackTableSize = 0;
+SIZE_T ExpSessionPoolTrackTableMask = 0;
+#elif defined(POOLTOP_ERA_W10_1607)
 SIZE_T PoolTrackTableSize = 0;
 SIZE_T ExpSessionPoolTrackTableMask = 0;
 SIZE_T ExpSessionPoolTrackTableSize = 0;
@@ -68,6 +93,18 @@ PPOOL_TRACKER_TABLE ExpSessionPoolTrackTable = 0;
 SIZE_T ExpSessionPoolTrackTableSize = 0;
 SIZE_T PoolBigPageTableSize = 0;
 PPOOL_TRACKER_BIG_PAGES PoolBigPageTable = 0;
+SIZE_T PoolTrackTableExpansionSize = 0;
+#elif defined(POOLTOP_ERA_W11_24H2)
+/* Like 22000, no ExpSessionPoolTrackTable. */
+PPOOL_TRACKER_TABLE PoolTrackTable = 0;
+SIZE_T PoolTrackTableSize = 0;
+PPOOL_TRACKER_TABLE ExPoolTagTables[POOLTOP_TAG_TABLE_CAPACITY] = {0};
+SIZE_T PoolTrackTableMask = 0;
+SIZE_T ExpSessionPoolTrackTableSize = 0;
+SIZE_T ExpSessionPoolTrackTableMask = 0;
+PPOOL_TRACKER_BIG_PAGES PoolBigPageTable = 0;
+SIZE_T PoolBigPageTableSize = 0;
+PPOOL_TRACKER_TABLE PoolTrackTableExpansion = 0;
 SIZE_T PoolTrackTableExpansionSize = 0;
 #else
 /* 22000 has no ExpSessionPoolTrackTable: the session table hangs off MmSessionSpace. */
@@ -87,6 +124,9 @@ UCHAR KiBssFillerB[POOLTOP_BSS_FILLER_B] = {0};
 
 /* Exported, as in the real kernel. */
 __declspec(dllexport) LIST_ENTRY PsLoadedModuleList = {0};
+__declspec(dllexport) PEPROCESS PsInitialSystemProcess = 0;
+/* Head of the _EPROCESS.ActiveProcessLinks list (not exported). */
+LIST_ENTRY PsActiveProcessHead = {0};
 __declspec(dllexport) ULONG KeNumberProcessors = 0;
 ULONG PoolHitTag = 0;
 
@@ -115,8 +155,9 @@ ULONGLONG KiSystemStartup(void) {
         + (ULONGLONG)PoolBigPageTable + PoolBigPageTableSize + (ULONGLONG)ExpPoolBigEntriesInUse
         + PoolHitTag + (ULONGLONG)PsLoadedModuleList.Flink + KdDebuggerDataBlock[0]
         + ExpSessionPoolTrackTableSize + ExpSessionPoolTrackTableMask
-        + KiDataFiller[0] + KiBssFillerA[0] + KiBssFillerB[0];
-#if !defined(POOLTOP_ERA_W11_21H2)
+        + KiDataFiller[0] + KiBssFillerA[0] + KiBssFillerB[0]
+        + (ULONGLONG)PsActiveProcessHead.Flink + (ULONGLONG)PsInitialSystemProcess;
+#if !defined(POOLTOP_WIN11_LAYOUTS)
     sum += (ULONGLONG)ExpSessionPoolTrackTable;
 #endif
     return sum;

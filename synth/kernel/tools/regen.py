@@ -1,8 +1,10 @@
-"""Build pooltop's fake Windows kernels (ntoskrnl.exe + ntkrnlmp.pdb) for three x64 layout eras.
+"""Build pooltop's fake Windows kernels (ntoskrnl.exe + ntkrnlmp.pdb) for five x64 layout eras.
 
 Run through ../regen.sh. For every era this script
-  1. copies the C sources into a private temporary directory, writes two headers of
-     _Static_asserts generated from the ERAS table below (struct sizes, field offsets, global sizes),
+  1. copies the C sources into a private temporary directory, writes the process/session types
+     (_KPROCESS, _EPROCESS, _MM_SESSION_SPACE: a few real fields at their real offsets, padded to the
+     real size) and two headers of _Static_asserts generated from the ERAS table below (struct sizes,
+     field offsets, global sizes),
   2. compiles the globals without debug info and the types with CodeView, links with lld-link
      (twice, in two differently named directories, and insists on identical bytes),
   3. reads every global's RVA from the lld /map file,
@@ -45,13 +47,18 @@ SOURCES = ["nt_pool_types.h", "nt_pool_globals.c", "nt_pool_types.c"]
 
 @dataclass(frozen=True)
 class Field:
-    """A struct member: byte offset and width; bit position/length for bitfields."""
+    """A struct member: byte offset and width; bit position/length for bitfields.
+
+    `c_type` is set for members of the generated structs (process and session types): the C type
+    the member is declared with, e.g. `void *`, `struct _LIST_ENTRY` or `UCHAR[15]`.
+    """
 
     name: str
     offset: int
     size: int
     bit_position: int | None = None
     bit_length: int | None = None
+    c_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,25 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class ProcessTypes:
+    """The process and session types of one era (generated C, see process_types_header()).
+
+    `session_space` is the `_MM_SESSION_SPACE` layout the fixture writes. `session_space_in_pdb`
+    is False for 24H2, whose PDB has no `_MM_SESSION_SPACE` at all: `_EPROCESS.Session` points to
+    `_PSP_SESSION_SPACE`, a type with no members in the public PDB. `session_pointee` is the struct
+    `_EPROCESS.Session` points to, or None for `void *` (7601).
+    """
+
+    kprocess: Layout
+    eprocess: Layout
+    session_space: Layout
+    session_space_in_pdb: bool
+    session_pointee: str | None
+    # Which values come from a real kernel's symbols and which are invented (README, Rust docs).
+    source: str
+
+
+@dataclass(frozen=True)
 class Era:
     name: str
     macro: str
@@ -73,6 +99,8 @@ class Era:
     tag_table_capacity: int
     tracker: Layout
     big_pages: Layout
+    pool_header: Layout
+    process: ProcessTypes
     globals: tuple[tuple[str, int], ...]
 
     @property
@@ -83,6 +111,15 @@ class Era:
     def pdb_stream_age(self) -> int:
         # Real post-processed symbol-server PDBs: the PDB-stream age is bumped, the DBI age matches the image.
         return self.age + 1
+
+    @property
+    def checked_layouts(self) -> tuple[Layout, ...]:
+        """Every struct whose PDB record must equal the table."""
+        p = self.process
+        layouts = [self.tracker, self.big_pages, self.pool_header, LIST_ENTRY, p.kprocess, p.eprocess]
+        if p.session_space_in_pdb:
+            layouts.append(p.session_space)
+        return tuple(layouts)
 
 
 TRACKER_0x28 = Layout(
@@ -113,18 +150,46 @@ TRACKER_0x50 = Layout(
     0x50,
     _TRACKER_0x38_FIELDS + (Field("AvailableLimit", 0x38, 16), Field("LimitInfo", 0x48, 8)),
 )
-_BIG_PAGES_0x18_FIELDS = (
-    Field("Va", 0x00, 8),
-    Field("Key", 0x08, 4),
-    Field("Pattern", 0x0C, 4, 0, 8),
-    Field("PoolType", 0x0C, 4, 8, 12),
-    Field("SlushSize", 0x0C, 4, 20, 12),
-    Field("NumberOfBytes", 0x10, 8),
+# Vista ... 8.1: a plain ULONG PoolType, no bitfield.
+BIG_PAGES_0x18_PLAIN = Layout(
+    "_POOL_TRACKER_BIG_PAGES",
+    0x18,
+    (
+        Field("Va", 0x00, 8),
+        Field("Key", 0x08, 4),
+        Field("PoolType", 0x0C, 4),
+        Field("NumberOfBytes", 0x10, 8),
+    ),
 )
-BIG_PAGES_0x18 = Layout("_POOL_TRACKER_BIG_PAGES", 0x18, _BIG_PAGES_0x18_FIELDS)
+
+
+def _big_page_bitfields(middle: str) -> tuple[Field, ...]:
+    return (
+        Field("Va", 0x00, 8),
+        Field("Key", 0x08, 4),
+        Field("Pattern", 0x0C, 4, 0, 8),
+        Field(middle, 0x0C, 4, 8, 12),
+        Field("SlushSize", 0x0C, 4, 20, 12),
+        Field("NumberOfBytes", 0x10, 8),
+    )
+
+
+BIG_PAGES_0x18 = Layout("_POOL_TRACKER_BIG_PAGES", 0x18, _big_page_bitfields("PoolType"))
 BIG_PAGES_0x20 = Layout(
-    "_POOL_TRACKER_BIG_PAGES", 0x20, _BIG_PAGES_0x18_FIELDS + (Field("ProcessBilled", 0x18, 8),)
+    "_POOL_TRACKER_BIG_PAGES", 0x20, _big_page_bitfields("PoolType") + (Field("ProcessBilled", 0x18, 8),)
 )
+# 24H2: the middle bitfield is renamed PoolFlags (ntdiff headers).
+BIG_PAGES_0x20_POOL_FLAGS = Layout(
+    "_POOL_TRACKER_BIG_PAGES", 0x20, _big_page_bitfields("PoolFlags") + (Field("ProcessBilled", 0x18, 8),)
+)
+_POOL_HEADER_TAIL = (
+    Field("Ulong1", 0x00, 4),
+    Field("PoolTag", 0x04, 4),
+    Field("ProcessBilled", 0x08, 8),
+    Field("AllocatorBackTraceIndex", 0x08, 2),
+    Field("PoolTagHash", 0x0A, 2),
+)
+# Windows 8 and later: two USHORTs of two 8-bit fields each.
 POOL_HEADER = Layout(
     "_POOL_HEADER",
     0x10,
@@ -133,14 +198,96 @@ POOL_HEADER = Layout(
         Field("PoolIndex", 0x00, 2, 8, 8),
         Field("BlockSize", 0x02, 2, 0, 8),
         Field("PoolType", 0x02, 2, 8, 8),
-        Field("Ulong1", 0x00, 4),
-        Field("PoolTag", 0x04, 4),
-        Field("ProcessBilled", 0x08, 8),
-        Field("AllocatorBackTraceIndex", 0x08, 2),
-        Field("PoolTagHash", 0x0A, 2),
-    ),
+    )
+    + _POOL_HEADER_TAIL,
+)
+# Windows 7: the same bits typed as four ULONG bitfields.
+POOL_HEADER_W7 = Layout(
+    "_POOL_HEADER",
+    0x10,
+    (
+        Field("PreviousSize", 0x00, 4, 0, 8),
+        Field("PoolIndex", 0x00, 4, 8, 8),
+        Field("BlockSize", 0x00, 4, 16, 8),
+        Field("PoolType", 0x00, 4, 24, 8),
+    )
+    + _POOL_HEADER_TAIL,
 )
 LIST_ENTRY = Layout("_LIST_ENTRY", 0x10, (Field("Flink", 0x00, 8), Field("Blink", 0x08, 8)))
+
+
+def _process_types(
+    *,
+    kprocess_size: int,
+    eprocess_size: int,
+    unique_process_id: int,
+    session: int,
+    image_file_name: int,
+    session_pointee: str | None,
+    session_space_size: int,
+    pool_tags: Field | None,
+    session_space_in_pdb: bool = True,
+    source: str,
+) -> ProcessTypes:
+    """Process/session types: `_KPROCESS.DirectoryTableBase` is at 0x28 in every x64 build, and
+    `ActiveProcessLinks` directly follows `UniqueProcessId`."""
+    kprocess = Layout(
+        "_KPROCESS", kprocess_size, (Field("DirectoryTableBase", 0x28, 8, c_type="ULONGLONG"),)
+    )
+    session_type = f"struct {session_pointee} *" if session_pointee else "void *"
+    eprocess = Layout(
+        "_EPROCESS",
+        eprocess_size,
+        (
+            Field("Pcb", 0, kprocess_size, c_type="struct _KPROCESS"),
+            Field("UniqueProcessId", unique_process_id, 8, c_type="void *"),
+            Field("ActiveProcessLinks", unique_process_id + 8, 0x10, c_type="struct _LIST_ENTRY"),
+            Field("Session", session, 8, c_type=session_type),
+            Field("ImageFileName", image_file_name, 15, c_type="UCHAR[15]"),
+        ),
+    )
+    session_fields = [Field("SessionId", 0x08, 4, c_type="ULONG")]
+    if pool_tags is not None:
+        session_fields.append(pool_tags)
+    session_space = Layout("_MM_SESSION_SPACE", session_space_size, tuple(session_fields))
+    return ProcessTypes(kprocess, eprocess, session_space, session_space_in_pdb, session_pointee, source)
+
+
+# Offsets and sizes from the ISF files in shared/data/symbols/isf (one real kernel per era) and, for
+# 24H2, from the ntdiff headers of build 26100. Invented values are said so in `source`.
+PROCESS_W7 = _process_types(
+    kprocess_size=0x160, eprocess_size=0x4F8, unique_process_id=0x180, session=0x2D8,
+    image_file_name=0x2E0, session_pointee=None, session_space_size=0x1F80, pool_tags=None,
+    source="ISF 6.1.7601.24540 (Session is void *; no PoolTags in _MM_SESSION_SPACE)",
+)
+PROCESS_1607 = _process_types(
+    kprocess_size=0x2D8, eprocess_size=0x7D0, unique_process_id=0x2E8, session=0x400,
+    image_file_name=0x450, session_pointee="_MM_SESSION_SPACE", session_space_size=0x4000,
+    pool_tags=Field("PoolTags", 0x2000, 0x2000, c_type="UCHAR[0x2000]"),
+    source="ISF 10.0.14393.6343 (PoolTags is an inline UCHAR[0x2000] the fixture leaves zero)",
+)
+PROCESS_2004 = _process_types(
+    kprocess_size=0x438, eprocess_size=0xA40, unique_process_id=0x440, session=0x558,
+    image_file_name=0x5A8, session_pointee="_MM_SESSION_SPACE", session_space_size=0x5000,
+    pool_tags=Field("PoolTags", 0x1000, 0x4000, c_type="UCHAR[0x4000]"),
+    source="ISF 10.0.19041.3570 (PoolTags is an inline UCHAR[0x4000] the fixture leaves zero)",
+)
+PROCESS_21H2 = _process_types(
+    kprocess_size=0x438, eprocess_size=0xB80, unique_process_id=0x440, session=0x558,
+    image_file_name=0x5A8, session_pointee="_MM_SESSION_SPACE", session_space_size=0x3C0,
+    pool_tags=Field("PoolTags", 0x380, 8, c_type="void *"),
+    source="ISF 10.0.22000.2538 (PoolTags is a pointer to the session tracker table)",
+)
+PROCESS_24H2 = _process_types(
+    kprocess_size=0x1C8, eprocess_size=0x840, unique_process_id=0x1D0, session=0x2E8,
+    image_file_name=0x338, session_pointee="_PSP_SESSION_SPACE", session_space_size=0x3C0,
+    pool_tags=Field("PoolTags", 0x380, 8, c_type="void *"), session_space_in_pdb=False,
+    source=(
+        "ntdiff 24H2 (26100) _EPROCESS/_KPROCESS; Session points to _PSP_SESSION_SPACE, which has no "
+        "members in the PDB, and there is no _MM_SESSION_SPACE: the fixture writes 22000's layout "
+        "(size 0x3C0, SessionId @0x8, PoolTags @0x380), an assumption"
+    ),
+)
 
 
 def _globals(capacity: int, session_table: bool) -> tuple[tuple[str, int], ...]:
@@ -163,18 +310,35 @@ def _globals(capacity: int, session_table: bool) -> tuple[tuple[str, int], ...]:
     ]
     if session_table:
         items.append(("ExpSessionPoolTrackTable", 8))
-    items += [("ExpSessionPoolTrackTableSize", 8), ("ExpSessionPoolTrackTableMask", 8)]
+    items += [
+        ("ExpSessionPoolTrackTableSize", 8),
+        ("ExpSessionPoolTrackTableMask", 8),
+        ("PsActiveProcessHead", 16),
+        ("PsInitialSystemProcess", 8),
+    ]
     return tuple(items)
 
 
+# The order is API: synth's Rust code and tests index kernels::all() by position, so new eras are
+# appended at the end.
 ERAS = (
-    Era("w10-1607", "POOLTOP_ERA_W10_1607", 14393, 0x1, 640, TRACKER_0x28, BIG_PAGES_0x18, _globals(640, True)),
-    Era("w10-2004", "POOLTOP_ERA_W10_2004", 19041, 0x2, 1280, TRACKER_0x38, BIG_PAGES_0x18, _globals(1280, True)),
-    Era("w11-21h2", "POOLTOP_ERA_W11_21H2", 22000, 0x1A, 2048, TRACKER_0x50, BIG_PAGES_0x20, _globals(2048, False)),
+    Era("w10-1607", "POOLTOP_ERA_W10_1607", 14393, 0x1, 640, TRACKER_0x28, BIG_PAGES_0x18, POOL_HEADER,
+        PROCESS_1607, _globals(640, True)),
+    Era("w10-2004", "POOLTOP_ERA_W10_2004", 19041, 0x2, 1280, TRACKER_0x38, BIG_PAGES_0x18, POOL_HEADER,
+        PROCESS_2004, _globals(1280, True)),
+    Era("w11-21h2", "POOLTOP_ERA_W11_21H2", 22000, 0x1A, 2048, TRACKER_0x50, BIG_PAGES_0x20, POOL_HEADER,
+        PROCESS_21H2, _globals(2048, False)),
+    Era("w7-sp1", "POOLTOP_ERA_W7_SP1", 7601, 0x3, 256, TRACKER_0x28, BIG_PAGES_0x18_PLAIN, POOL_HEADER_W7,
+        PROCESS_W7, _globals(256, True)),
+    Era("w11-24h2", "POOLTOP_ERA_W11_24H2", 26100, 0x2B, 2048, TRACKER_0x50, BIG_PAGES_0x20_POOL_FLAGS,
+        POOL_HEADER, PROCESS_24H2, _globals(2048, False)),
 )
 
 # Globals that are documented as absent in an era (checked against the link map).
-ABSENT = {"w11-21h2": ("ExpSessionPoolTrackTable",)}
+ABSENT = {
+    "w11-21h2": ("ExpSessionPoolTrackTable",),
+    "w11-24h2": ("ExpSessionPoolTrackTable",),
+}
 
 
 class RegenError(Exception):
@@ -189,7 +353,59 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# C side: generated assertions
+# C side: generated process types and assertions
+
+PADDING_PREFIX = "Reserved"
+
+
+def c_declaration(f: Field) -> str:
+    """`UCHAR ImageFileName[15]`, `void *Session`, `struct _LIST_ENTRY ActiveProcessLinks`."""
+    if f.c_type is None:
+        raise RegenError(f"{f.name} has no C type")
+    if f.c_type.endswith("]"):
+        base, dim = f.c_type[:-1].split("[")
+        return f"{base} {f.name}[{dim}]"
+    if f.c_type.endswith("*"):
+        return f"{f.c_type}{f.name}"
+    return f"{f.c_type} {f.name}"
+
+
+def generated_struct(layout: Layout, typedef: str) -> str:
+    """A C struct with the table's members at their offsets and UCHAR padding (`Reserved<offset>`)
+    in every gap and up to the size."""
+    lines = [f"typedef struct {layout.c_name} {{"]
+    at = 0
+    for f in sorted(layout.fields, key=lambda f: f.offset):
+        if f.offset < at:
+            raise RegenError(f"{layout.c_name}.{f.name} overlaps the previous member")
+        if f.offset > at:
+            lines.append(f"    UCHAR {PADDING_PREFIX}{at:04X}[{f.offset - at:#x}];")
+        lines.append(f"    {c_declaration(f)}; /* {f.offset:#x} */")
+        at = f.offset + f.size
+    if layout.size < at:
+        raise RegenError(f"{layout.c_name} members run past its size")
+    if layout.size > at:
+        lines.append(f"    UCHAR {PADDING_PREFIX}{at:04X}[{layout.size - at:#x}];")
+    lines.append(f"}} {typedef}, *P{typedef}; /* {layout.size:#x} */")
+    return "\n".join(lines)
+
+
+def process_types_header(era: Era) -> str:
+    """pooltop_process_types.h: _KPROCESS, _EPROCESS and (unless 24H2) _MM_SESSION_SPACE."""
+    p = era.process
+    out = [
+        f"/* Generated by tools/regen.py for era {era.name} from its table: a few real members at their\n"
+        f" * real offsets, UCHAR padding elsewhere. Source: {p.source}. */",
+    ]
+    if p.session_pointee is not None and p.session_pointee != "_MM_SESSION_SPACE":
+        out.append(f"struct {p.session_pointee}; /* no members in the public PDB */")
+    if p.session_space_in_pdb:
+        out.append(generated_struct(p.session_space, "MM_SESSION_SPACE"))
+    else:
+        out.append("struct _MM_SESSION_SPACE; /* not in this era's PDB at all */")
+    out.append(generated_struct(p.kprocess, "KPROCESS"))
+    out.append(generated_struct(p.eprocess, "EPROCESS"))
+    return "\n\n".join(out) + "\n"
 
 
 def layout_asserts(era: Era) -> str:
@@ -197,7 +413,7 @@ def layout_asserts(era: Era) -> str:
         "/* Generated by tools/regen.py for era " + era.name + ": layouts checked against its table. */",
         "#include <stddef.h>",
     ]
-    for layout in (era.tracker, era.big_pages, POOL_HEADER, LIST_ENTRY):
+    for layout in era.checked_layouts:
         t = f"struct {layout.c_name}"
         out.append(f'_Static_assert(sizeof({t}) == {layout.size:#x}, "{layout.c_name} size");')
         for f in layout.fields:
@@ -205,7 +421,7 @@ def layout_asserts(era: Era) -> str:
                 # sizeof/offsetof do not apply to bitfields; check_types() verifies them in the PDB.
                 continue
             out.append(
-                f'_Static_assert(sizeof((({t} *)0)->{f.name}) == {f.size}, "{layout.c_name}.{f.name} size");'
+                f'_Static_assert(sizeof((({t} *)0)->{f.name}) == {f.size:#x}, "{layout.c_name}.{f.name} size");'
             )
             out.append(
                 f'_Static_assert(offsetof({t}, {f.name}) == {f.offset:#x}, "{layout.c_name}.{f.name} offset");'
@@ -235,6 +451,7 @@ def build(era: Era, src_dir: Path, work: Path) -> Built:
     work.mkdir(parents=True)
     for name in SOURCES:
         shutil.copyfile(src_dir / name, work / name)
+    (work / "pooltop_process_types.h").write_text(process_types_header(era))
     (work / "pooltop_layout_asserts.h").write_text(layout_asserts(era))
     (work / "pooltop_globals_asserts.h").write_text(globals_asserts(era))
     common = [
@@ -364,17 +581,24 @@ def check_types(era: Era, types: str) -> None:
     records: dict[str, str] = {}
     for m in re.finditer(r"^\s+(0x[0-9A-F]+) \| (LF_\w+) \[size = \d+\](.*?)(?=^\s+0x[0-9A-F]+ \| |\Z)", types, re.M | re.S):
         records[m.group(1)] = m.group(2) + m.group(3)
-    for layout in (era.tracker, era.big_pages, POOL_HEADER, LIST_ENTRY):
-        defs = [
-            r for r in records.values()
-            if r.startswith(f"LF_STRUCTURE `{layout.c_name}`") and "forward ref" not in r
-        ]
+
+    def structs(name: str) -> tuple[list[str], list[str]]:
+        """(definitions, forward references) of LF_STRUCTURE `name`."""
+        all_records = [r for r in records.values() if r.startswith(f"LF_STRUCTURE `{name}`")]
+        return [r for r in all_records if "forward ref" not in r], [r for r in all_records if "forward ref" in r]
+
+    for layout in era.checked_layouts:
+        defs, _ = structs(layout.c_name)
         if len(defs) != 1:
             raise RegenError(f"{era.name}: expected one LF_STRUCTURE {layout.c_name}, found {len(defs)}")
         m = re.search(r"field list: (0x[0-9A-F]+).*sizeof (\d+)", defs[0], re.S)
         if not m or int(m.group(2)) != layout.size:
             raise RegenError(f"{era.name}: {layout.c_name} has the wrong size in the PDB")
         members = re.findall(r"LF_MEMBER \[name = `(\w+)`, Type = (0x[0-9A-F]+)[^,]*, offset = (\d+)", records[m.group(1)])
+        generated = all(f.c_type is not None for f in layout.fields)
+        if generated:
+            # Generated structs: the table's members plus UCHAR padding named Reserved<offset>.
+            members = [x for x in members if not x[0].startswith(PADDING_PREFIX)]
         if [name for name, _, _ in members] != [f.name for f in layout.fields]:
             raise RegenError(f"{era.name}: {layout.c_name} members differ: {[n for n, _, _ in members]}")
         for (name, type_index, offset), f in zip(members, layout.fields):
@@ -384,6 +608,25 @@ def check_types(era: Era, types: str) -> None:
                 bf = re.search(r"LF_BITFIELD.*bit offset = (\d+), # bits = (\d+)", records.get(type_index, ""), re.S)
                 if not bf or (int(bf.group(1)), int(bf.group(2))) != (f.bit_position, f.bit_length):
                     raise RegenError(f"{era.name}: {layout.c_name}.{name} bitfield differs from the table")
+
+    # What _EPROCESS.Session points to: void * (simple type 0x0603), or a struct.
+    p = era.process
+    defs, _ = structs("_EPROCESS")
+    field_list = re.search(r"field list: (0x[0-9A-F]+)", defs[0]).group(1)
+    type_index = re.search(r"LF_MEMBER \[name = `Session`, Type = (0x[0-9A-F]+)", records[field_list]).group(1)
+    if p.session_pointee is None:
+        if type_index != "0x0603":
+            raise RegenError(f"{era.name}: _EPROCESS.Session must be void * (0x0603), is {type_index}")
+    else:
+        pointer = re.search(r"LF_POINTER.*?referent = (0x[0-9A-F]+)", records.get(type_index, ""), re.S)
+        if not pointer or not records.get(pointer.group(1), "").startswith(f"LF_STRUCTURE `{p.session_pointee}`"):
+            raise RegenError(f"{era.name}: _EPROCESS.Session does not point to {p.session_pointee}")
+    if not p.session_space_in_pdb:
+        if any(structs("_MM_SESSION_SPACE")):
+            raise RegenError(f"{era.name}: _MM_SESSION_SPACE must not be in this era's PDB")
+        defs, forward = structs(p.session_pointee)
+        if defs or not forward:
+            raise RegenError(f"{era.name}: {p.session_pointee} must be a forward reference only")
 
 
 def check_image(era: Era, image_path: Path, info: pdbpatch.PeInfo) -> None:
@@ -525,59 +768,103 @@ def rust_byte_array(indent: str, key: str, data: bytes) -> str:
 
 
 # Rust struct name, layout attribute on FakeKernel, and (rust field, C field, optional?) rows.
+def _row_fits(kind: str, f: Field) -> bool:
+    if kind == "plain":
+        return f.bit_position is None
+    if kind == "bits":
+        return f.bit_position is not None
+    if kind == "pointer":
+        return (f.c_type or "").endswith("*")
+    if kind == "array":
+        return (f.c_type or "").endswith("]")
+    return True
+
+
+# Rust struct name, layout attribute on FakeKernel, and (rust field, C field, optional?, kind) rows.
+# A C field goes to the row of its name whose kind fits it (plain member, bitfield, pointer, array):
+# 7601's plain `ULONG PoolType` becomes `pool_type_ulong`, the `PoolType:12` bitfield `pool_type`.
 RUST_LAYOUTS = (
     (
         "TrackerLayout",
         "tracker",
         (
-            ("key", "Key", False),
-            ("non_paged_allocs", "NonPagedAllocs", False),
-            ("non_paged_frees", "NonPagedFrees", False),
-            ("non_paged_bytes", "NonPagedBytes", False),
-            ("paged_allocs", "PagedAllocs", False),
-            ("paged_frees", "PagedFrees", False),
-            ("paged_bytes", "PagedBytes", False),
-            ("available_limit", "AvailableLimit", True),
-            ("limit_info", "LimitInfo", True),
+            ("key", "Key", False, "any"),
+            ("non_paged_allocs", "NonPagedAllocs", False, "any"),
+            ("non_paged_frees", "NonPagedFrees", False, "any"),
+            ("non_paged_bytes", "NonPagedBytes", False, "any"),
+            ("paged_allocs", "PagedAllocs", False, "any"),
+            ("paged_frees", "PagedFrees", False, "any"),
+            ("paged_bytes", "PagedBytes", False, "any"),
+            ("available_limit", "AvailableLimit", True, "any"),
+            ("limit_info", "LimitInfo", True, "any"),
         ),
     ),
     (
         "BigPageLayout",
         "big_page",
         (
-            ("va", "Va", False),
-            ("key", "Key", False),
-            ("pattern", "Pattern", False),
-            ("pool_type", "PoolType", False),
-            ("slush_size", "SlushSize", False),
-            ("number_of_bytes", "NumberOfBytes", False),
-            ("process_billed", "ProcessBilled", True),
+            ("va", "Va", False, "any"),
+            ("key", "Key", False, "any"),
+            ("pattern", "Pattern", True, "bits"),
+            ("pool_type", "PoolType", True, "bits"),
+            ("pool_type_ulong", "PoolType", True, "plain"),
+            ("pool_flags", "PoolFlags", True, "bits"),
+            ("slush_size", "SlushSize", True, "bits"),
+            ("number_of_bytes", "NumberOfBytes", False, "any"),
+            ("process_billed", "ProcessBilled", True, "any"),
         ),
     ),
     (
         "PoolHeaderLayout",
         "pool_header",
-        tuple((snake(f.name), f.name, False) for f in POOL_HEADER.fields),
+        tuple((snake(f.name), f.name, False, "any") for f in POOL_HEADER.fields),
+    ),
+    (
+        "EprocessLayout",
+        "eprocess",
+        (
+            ("directory_table_base", "DirectoryTableBase", False, "any"),
+            ("unique_process_id", "UniqueProcessId", False, "any"),
+            ("active_process_links", "ActiveProcessLinks", False, "any"),
+            ("session", "Session", False, "any"),
+            ("image_file_name", "ImageFileName", False, "any"),
+            (None, "Pcb", False, "any"),
+        ),
+    ),
+    (
+        "SessionSpaceLayout",
+        "session_space",
+        (
+            ("session_id", "SessionId", False, "any"),
+            ("pool_tags", "PoolTags", True, "pointer"),
+            ("pool_tags_inline", "PoolTags", True, "array"),
+        ),
     ),
 )
 
 
-def rust_layout(struct: str, rows, layout: Layout, indent: str) -> str:
+def rust_str(value: str | None) -> str:
+    return "None" if value is None else f'Some("{value}")'
+
+
+def rust_layout(struct: str, rows, layout: Layout, indent: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
     inner = indent + "    "
     lines = [f"{struct} {{", f"{inner}size: {layout.size:#x},"]
-    for rust_name, c_name, optional in rows:
-        f = layout.field(c_name)
+    lines += [f"{inner}{k}: {v}," for k, v in extra]
+    for rust_name, c_name, optional, kind in rows:
+        f = next((f for f in layout.fields if f.name == c_name and _row_fits(kind, f)), None)
         if f is None and not optional:
             raise RegenError(f"{layout.c_name} lacks {c_name}")
+        if rust_name is None:
+            continue  # described by another attribute (the _EPROCESS.Pcb size is kprocess_size)
         if optional and f is not None:
             value = f"Some({rust_field(f, inner)})"
         else:
             value = rust_field(f, inner)
         lines.append(f"{inner}{rust_name}: {value},")
-    known = {c for _, c, _ in rows}
     for f in layout.fields:
-        if f.name not in known:
-            raise RegenError(f"{layout.c_name}.{f.name} has no Rust field")
+        if sum(1 for _, c, _, kind in rows if c == f.name and _row_fits(kind, f)) != 1:
+            raise RegenError(f"{layout.c_name}.{f.name} has no single Rust field")
     lines.append(f"{indent}}}")
     return "\n".join(lines)
 
@@ -589,14 +876,16 @@ def rust_table(results: list[Result]) -> str:
         "// C compiler and llvm-pdbutil checked against the built fixtures).",
         "",
         "use super::{",
-        "    BigPageLayout, BitField, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout, TrackerLayout,",
+        "    BigPageLayout, BitField, EprocessLayout, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout,",
+        "    SessionSpaceLayout, TrackerLayout,",
         "};",
         "",
-        "/// Every fake kernel, oldest era first.",
+        "/// Every fake kernel, in the generator's ERAS order (new eras are appended).",
         f"pub(super) static KERNELS: [FakeKernel; {len(results)}] = [",
     ]
     for r in results:
         e = r.era
+        p = e.process
         out += [
             "    FakeKernel {",
             f'        era: "{e.name}",',
@@ -614,7 +903,7 @@ def rust_table(results: list[Result]) -> str:
             f"        time_date_stamp: {r.info.time_date_stamp:#010x},",
             f"        tracker_entry_size: {e.tracker.size:#x},",
             f"        big_page_entry_size: {e.big_pages.size:#x},",
-            f"        pool_header_size: {POOL_HEADER.size:#x},",
+            f"        pool_header_size: {e.pool_header.size:#x},",
             f"        tag_table_capacity: {e.tag_table_capacity},",
             "        globals: &[",
         ]
@@ -627,8 +916,22 @@ def rust_table(results: list[Result]) -> str:
                 "            },",
             ]
         out.append("        ],")
-        for (struct, attr, rows), layout in zip(RUST_LAYOUTS, (e.tracker, e.big_pages, POOL_HEADER)):
-            out.append(f"        {attr}: {rust_layout(struct, rows, layout, '        ')},")
+        # _EPROCESS with _KPROCESS.DirectoryTableBase (Pcb is at offset 0).
+        eprocess = Layout(
+            "_EPROCESS", p.eprocess.size, p.eprocess.fields + p.kprocess.fields
+        )
+        extras = {
+            "eprocess": (
+                ("kprocess_size", f"{p.kprocess.size:#x}"),
+                ("session_pointee", rust_str(p.session_pointee)),
+            ),
+            "session_space": (("in_pdb", "true" if p.session_space_in_pdb else "false"),),
+        }
+        layouts = (e.tracker, e.big_pages, e.pool_header, eprocess, p.session_space)
+        for (struct, attr, rows), layout in zip(RUST_LAYOUTS, layouts):
+            text = rust_layout(struct, rows, layout, "        ", extras.get(attr, ()))
+            out.append(f"        {attr}: {text},")
+        out.append(f'        process_layout_source: "{p.source}",')
         out.append("    },")
     out.append("];")
     return "\n".join(out) + "\n"

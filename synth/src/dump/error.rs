@@ -79,6 +79,12 @@ pub enum DumpError {
         /// The unmapped virtual address.
         va: u64,
     },
+    /// A directory table base names no address space of this dump.
+    #[error("no address space has the directory table base {dtb:#x}")]
+    UnknownAddressSpace {
+        /// The directory table base asked for.
+        dtb: u64,
+    },
     /// A type 1 (full) dump describes physical memory with at most 42 runs.
     #[error(
         "the present pages form {runs} runs but a full (type 1) dump holds at most {max}; use a bitmap dump"

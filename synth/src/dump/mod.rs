@@ -1,8 +1,8 @@
 //! Low-level writer of synthetic 64-bit Windows kernel crash dumps.
 //!
 //! A [`DumpBuilder`] holds a sparse physical address space (only written pages are stored), a bump allocator for
-//! page-table and data frames, x64 4-level page tables rooted at the DTB, and the DUMP_HEADER64 settings
-//! ([`HeaderSettings`]). It writes three formats that kdmp-parser 0.8.2 and other readers accept
+//! page-table and data frames, x64 4-level page tables rooted at the kernel's DTB plus any number of further
+//! address spaces (processes) that share the kernel half, and the DUMP_HEADER64 settings ([`HeaderSettings`]). It writes three formats that kdmp-parser 0.8.2 and other readers accept
 //! ([`DumpFormat`]):
 //!
 //! - **type 1** (full): PHYSICAL_MEMORY_DESCRIPTOR64 runs at header offset 0x88 (at most
@@ -69,8 +69,8 @@ pub use header::{
     MAX_FULL_DUMP_RUNS,
 };
 pub use paging::{
-    HUGE_PAGE_SIZE, KERNEL_CODE_FLAGS, KERNEL_DATA_FLAGS, LARGE_PAGE_SIZE, TABLE_ENTRY_FLAGS,
-    transition_pte,
+    HUGE_PAGE_SIZE, KERNEL_CODE_FLAGS, KERNEL_DATA_FLAGS, KERNEL_PML4_FIRST, LARGE_PAGE_SIZE,
+    PML4_ENTRIES, PML4_SLOT_SIZE, TABLE_ENTRY_FLAGS, pml4_index, transition_pte,
 };
 pub use phys::{FRAMES_PER_LARGE_PAGE, MAX_PHYSICAL_PAGES, PAGE_SIZE};
 pub use writer::DumpFormat;

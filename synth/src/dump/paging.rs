@@ -85,6 +85,19 @@ fn entry_pa(table_pfn: u64, va: u64, shift: u32) -> u64 {
     table_pfn * PAGE_SIZE + ((va >> shift) & 0x1FF) * 8
 }
 
+/// Number of PML4 entries; entries `KERNEL_PML4_FIRST..PML4_ENTRIES` map the kernel half
+/// (0xFFFF_8000_0000_0000 and up).
+pub const PML4_ENTRIES: u64 = 512;
+/// First PML4 entry of the kernel half.
+pub const KERNEL_PML4_FIRST: u64 = 256;
+/// Bytes one PML4 entry maps (512 GiB).
+pub const PML4_SLOT_SIZE: u64 = 1 << PML4_SHIFT;
+
+/// Index of the PML4 entry that maps `va` (0..512).
+pub fn pml4_index(va: u64) -> u64 {
+    (va >> PML4_SHIFT) & 0x1FF
+}
+
 /// A 4-level address space rooted at a PML4 page.
 #[derive(Debug, Clone)]
 pub(crate) struct AddressSpace {
@@ -102,6 +115,21 @@ impl AddressSpace {
     /// The directory table base (physical address of the PML4).
     pub(crate) fn dtb(&self) -> u64 {
         self.pml4_pfn * PAGE_SIZE
+    }
+
+    /// The PML4 entry `index` (0..512).
+    pub(crate) fn pml4_entry(&self, phys: &PhysicalMemory, index: u64) -> Result<u64> {
+        phys.read_u64(self.pml4_pfn * PAGE_SIZE + (index & 0x1FF) * 8)
+    }
+
+    /// Replaces the PML4 entry `index` (0..512).
+    pub(crate) fn set_pml4_entry(
+        &self,
+        phys: &mut PhysicalMemory,
+        index: u64,
+        value: u64,
+    ) -> Result<()> {
+        phys.write_u64(self.pml4_pfn * PAGE_SIZE + (index & 0x1FF) * 8, value)
     }
 
     /// Follows the entry for `va` in the table at `table_pfn` down to the next table, creating that table when

@@ -4,7 +4,7 @@
 //! project (it is not Microsoft's pooltag.txt). One tag (`Dmx9`) is deliberately missing from it, so the demo shows
 //! the `UNKNOWN pooltag` line too.
 
-use super::{Counts, Scenario, TagTruth};
+use super::{BigPageTruth, BigPool, Counts, Scenario, TagTruth};
 use crate::kernels;
 
 /// A pooltag.txt-format file describing the demo tags in pooltop's own words.
@@ -33,7 +33,12 @@ ObNm - nt!ob        - object name buffers\r
 Toke - nt!se        - access token bodies\r
 \x1a";
 
-/// The demo scenario: 4 processors, about 30 tags, `Lk01`/`Lk02` leaking nonpaged pool.
+/// Where the demo's big allocations start (nonpaged pool; the fixture does not map them).
+pub const DEMO_BIG_POOL_BASE: u64 = 0xFFFF_C608_9000_0000;
+
+/// The demo scenario: 4 processors, about 30 tags, `Lk01`/`Lk02` leaking nonpaged pool, the default processes, and
+/// a few big allocations (four live `Lk01` ones and a freed one, `EtwB` buffers, a paged `CM31` block billed to
+/// explorer.exe). Only executable nonpaged and paged big pool, so that every era, 7601 included, can hold it.
 pub fn demo_scenario() -> Scenario {
     let kernel = &kernels::all()[1];
     let mut scenario = Scenario::new(kernel);
@@ -103,5 +108,16 @@ pub fn demo_scenario() -> Scenario {
     scenario
         .tags
         .push(TagTruth::new(b"XpnB", none, np(64, 128, 262_144)).in_expansion());
+    let big = |i: u64| DEMO_BIG_POOL_BASE + i * 0x4_0000;
+    scenario.big_pages = vec![
+        BigPageTruth::new(big(0), b"Lk01", 0x2_0000, BigPool::NonPaged),
+        BigPageTruth::new(big(1), b"Lk01", 0x2_0000, BigPool::NonPaged),
+        BigPageTruth::new(big(2), b"Lk01", 0x1_1000, BigPool::NonPaged),
+        BigPageTruth::new(big(3), b"Lk01", 0x3_f000, BigPool::NonPaged),
+        BigPageTruth::new(big(4), b"Lk01", 0x2_0000, BigPool::NonPaged).freed(),
+        BigPageTruth::new(big(5), b"EtwB", 0x1_0000, BigPool::NonPaged),
+        BigPageTruth::new(big(6), b"EtwB", 0x1_0000, BigPool::NonPaged),
+        BigPageTruth::new(big(7), b"CM31", 0x3000, BigPool::Paged).billed_to(3716),
+    ];
     scenario
 }

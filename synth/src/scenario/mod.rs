@@ -2,20 +2,29 @@
 //! (real PE headers, RSDS record, export name `ntoskrnl.exe`) mapped at a kernel address, its globals set,
 //! `KDDEBUGGER_DATA64`, `PsLoadedModuleList`, the per-processor pool tracker tables
 //! (`ExPoolTagTables[0..KeNumberProcessors)`, keys at the same hash slot in every table, counters split so that
-//! single tables underflow), an expansion table and, for kernels that have one, a session pool tracker.
+//! single tables underflow), an expansion table, the processes on `PsActiveProcessHead` with their address spaces,
+//! one session space per session with its session pool tracker (see [`processes`]), and `PoolBigPageTable` (see
+//! [`big_pages`]).
 //!
 //! The layouts written here come from the fixture's own table ([`crate::kernels`]), never from pooltop's
 //! analyzer, so that a reader bug cannot be mirrored by the generator.
 
+pub mod big_pages;
 pub mod demo;
 pub mod model;
+pub mod processes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::dump::{DumpBuilder, DumpError, DumpFormat, LARGE_PAGE_SIZE, PAGE_SIZE};
 use crate::kernels::{FakeKernel, Field, TrackerLayout};
-pub use model::{Counts, Placement, TagTruth, split_across_processors, tracker_hash};
+pub use big_pages::big_page_slot;
+pub use model::{
+    BigPageTruth, BigPool, Counts, Placement, ProcessSpec, TagTruth, split_across_processors,
+    tracker_hash,
+};
+pub use processes::{SESSION_BASE, SESSION_BASE_WIN11, SESSION_POOL_OFFSET, session_space_base};
 
 /// Kernel image base used by every scenario (2 MiB aligned, as real kernels are).
 pub const KERNEL_BASE: u64 = 0xFFFF_F807_2A40_0000;
@@ -23,8 +32,6 @@ pub const KERNEL_BASE: u64 = 0xFFFF_F807_2A40_0000;
 pub const POOL_BASE: u64 = 0xFFFF_C608_0000_0000;
 /// A 2 MiB-aligned area backed by large pages.
 pub const LARGE_PAGE_BASE: u64 = 0xFFFF_C608_4000_0000;
-/// Session-space area where the session pool tracker is placed.
-pub const SESSION_BASE: u64 = 0xFFFF_F900_C000_0000;
 
 /// Why a scenario could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +66,22 @@ pub struct Scenario {
     pub table_entries: u64,
     /// The ground truth.
     pub tags: Vec<TagTruth>,
-    /// Session pool ground truth (written only if the kernel has `ExpSessionPoolTrackTable`).
+    /// Session pool ground truth of session 1. Session trackers are written (for every session) only when some
+    /// session has truth; otherwise `ExpSessionPoolTrackTable` / `MmSessionSpace->PoolTags` stay NULL.
     pub session_tags: Vec<TagTruth>,
+    /// Session pool ground truth of other sessions, by session id (not 1).
+    pub other_session_tags: Vec<(u32, Vec<TagTruth>)>,
+    /// `ExpSessionPoolTrackTableSize` (2^n + 1 entries, one table per session).
+    pub session_table_entries: u64,
+    /// The processes on `PsActiveProcessHead`, in list order.
+    pub processes: Vec<ProcessSpec>,
+    /// Index in `processes` of the process that was current when the dump was taken: the header's DTB is its
+    /// address space (0, System, gives the kernel's DTB, so session space is not mapped there).
+    pub current_process: usize,
+    /// The big-pool allocations in `PoolBigPageTable`.
+    pub big_pages: Vec<BigPageTruth>,
+    /// `PoolBigPageTableSize` (a power of two, at least 512).
+    pub big_page_table_entries: u64,
     /// Module names loaded after `ntoskrnl.exe` and `hal.dll`.
     pub drivers: Vec<String>,
     /// Put processor 1's table inside a 2 MiB page at an offset that is not 4 KiB aligned.
@@ -84,16 +105,65 @@ pub struct Placed {
     pub module_entries: Vec<(String, u64)>,
     /// VA of `KDDEBUGGER_DATA64`.
     pub kdbg: u64,
-    /// Session tracker table VA, if written.
+    /// Session tracker table VA (the same session-space VA in every session), if written.
     pub session_table: Option<u64>,
     /// Hash slot of every hashed tag.
     pub slots: BTreeMap<[u8; 4], u64>,
+    /// VA of `nt!PsActiveProcessHead`.
+    pub process_list_head: u64,
+    /// Every process, in `scenario.processes` order.
+    pub processes: Vec<PlacedProcess>,
+    /// Every session, by increasing id.
+    pub sessions: Vec<PlacedSession>,
+    /// VA of the `PoolBigPageTable` array.
+    pub big_page_table: u64,
+    /// Slot of each of `scenario.big_pages` in that table.
+    pub big_page_slots: Vec<u64>,
+}
+
+/// Where a process went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedProcess {
+    /// `ImageFileName` as given.
+    pub name: String,
+    /// `UniqueProcessId`.
+    pub pid: u64,
+    /// Its session.
+    pub session: Option<u32>,
+    /// VA of its `_EPROCESS`.
+    pub eprocess: u64,
+    /// Its `DirectoryTableBase`: the kernel's DTB for processes without a session, its own address space otherwise.
+    pub dtb: u64,
+}
+
+/// Where a session went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedSession {
+    /// `SessionId`.
+    pub id: u32,
+    /// VA of its `_MM_SESSION_SPACE` (the same session-space VA in every session; mapped only in the address spaces
+    /// of the session's processes).
+    pub space: u64,
+    /// DTB of its first process (any of its processes' DTBs translates its session space).
+    pub dtb: u64,
+    /// VA of its session pool tracker, if written.
+    pub tracker: Option<u64>,
 }
 
 impl Placed {
     /// VA of a global of the scenario's kernel.
     pub fn global(&self, kernel: &FakeKernel, name: &str) -> Option<u64> {
         kernel.va(name, self.kernel_base)
+    }
+
+    /// The placed session with this id.
+    pub fn session(&self, id: u32) -> Option<&PlacedSession> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+
+    /// The first placed process with this name.
+    pub fn process(&self, name: &str) -> Option<&PlacedProcess> {
+        self.processes.iter().find(|p| p.name == name)
     }
 }
 
@@ -121,7 +191,8 @@ impl BuiltScenario {
 }
 
 impl Scenario {
-    /// An empty scenario on `kernel` with 4 processors and 4,097-entry tables.
+    /// A scenario on `kernel` with 4 processors, 4,097-entry tables, no tags, no big allocations, and the default
+    /// processes of [`Scenario::default_processes`].
     pub fn new(kernel: &'static FakeKernel) -> Self {
         Self {
             kernel,
@@ -129,10 +200,41 @@ impl Scenario {
             table_entries: 4097,
             tags: Vec::new(),
             session_tags: Vec::new(),
+            other_session_tags: Vec::new(),
+            session_table_entries: 513,
+            processes: Self::default_processes(),
+            current_process: 0,
+            big_pages: Vec::new(),
+            big_page_table_entries: 4096,
             drivers: Vec::new(),
             large_page_table: true,
             physical_pages: 0x8000,
         }
+    }
+
+    /// System (pid 4) and smss.exe without a session; csrss.exe and wininit.exe in session 0; csrss.exe and
+    /// explorer.exe in session 1.
+    pub fn default_processes() -> Vec<ProcessSpec> {
+        vec![
+            ProcessSpec::new("System", 4, None),
+            ProcessSpec::new("smss.exe", 388, None),
+            ProcessSpec::new("csrss.exe", 512, Some(0)),
+            ProcessSpec::new("wininit.exe", 596, Some(0)),
+            ProcessSpec::new("csrss.exe", 604, Some(1)),
+            ProcessSpec::new("explorer.exe", 3716, Some(1)),
+        ]
+    }
+
+    /// Session pool truth by session id: `session_tags` as session 1, then `other_session_tags`.
+    pub fn session_truth(&self) -> Vec<(u32, &[TagTruth])> {
+        let mut out = Vec::new();
+        if !self.session_tags.is_empty() {
+            out.push((1, self.session_tags.as_slice()));
+        }
+        for (id, tags) in &self.other_session_tags {
+            out.push((*id, tags.as_slice()));
+        }
+        out
     }
 
     /// Builds the dump memory.
@@ -147,11 +249,7 @@ impl Scenario {
             ..Placed::default()
         };
         map_image(&mut b.dump, kernel, KERNEL_BASE)?;
-        let global = |name: &str| {
-            kernel
-                .va(name, KERNEL_BASE)
-                .ok_or_else(|| ScenarioError::Model(format!("{} has no global {name}", kernel.era)))
-        };
+        let global = |name: &str| global_va(kernel, name);
 
         // Tracker tables.
         let processors = self.processors.max(1) as usize;
@@ -200,16 +298,27 @@ impl Scenario {
             let salt = u32::from_le_bytes(truth.tag);
             let np = split_across_processors(truth.nonpaged, processors, salt);
             let p = split_across_processors(truth.paged, processors, salt.rotate_left(13));
+            let kernel_dtb = b.dump.directory_table_base();
             for cpu in 0..processors {
                 let entry = placed.tables[cpu] + slot * layout.size;
-                write_entry(&mut b.dump, layout, entry, truth.tag, np[cpu], p[cpu])?;
+                write_entry(
+                    &mut b.dump,
+                    kernel_dtb,
+                    layout,
+                    entry,
+                    truth.tag,
+                    np[cpu],
+                    p[cpu],
+                )?;
             }
         }
         if !expansion.is_empty() {
             let va = b.alloc(expansion.len() as u64 * layout.size)?;
             for (i, truth) in expansion.iter().enumerate() {
+                let kernel_dtb = b.dump.directory_table_base();
                 write_entry(
                     &mut b.dump,
+                    kernel_dtb,
                     layout,
                     va + i as u64 * layout.size,
                     truth.tag,
@@ -245,39 +354,11 @@ impl Scenario {
             &(0xF000_0000 | kernel.build).to_le_bytes(),
         )?;
 
-        // Session pool tracker (one table, session space).
-        if let (false, Some(var)) = (
-            self.session_tags.is_empty(),
-            kernel.va("ExpSessionPoolTrackTable", KERNEL_BASE),
-        ) {
-            {
-                let entries = 513u64;
-                b.dump.map_range(SESSION_BASE, entries * layout.size)?;
-                let session_mask = entries - 2;
-                let mut taken = vec![false; entries as usize];
-                for truth in &self.session_tags {
-                    let mut slot = tracker_hash(truth.tag, session_mask);
-                    while taken[slot as usize] {
-                        slot = (slot + 1) & session_mask;
-                    }
-                    taken[slot as usize] = true;
-                    write_entry(
-                        &mut b.dump,
-                        layout,
-                        SESSION_BASE + slot * layout.size,
-                        truth.tag,
-                        truth.nonpaged,
-                        truth.paged,
-                    )?;
-                }
-                b.dump.write_virt_u64(var, SESSION_BASE)?;
-                b.dump
-                    .write_virt_u64(global("ExpSessionPoolTrackTableSize")?, entries)?;
-                b.dump
-                    .write_virt_u64(global("ExpSessionPoolTrackTableMask")?, session_mask)?;
-                placed.session_table = Some(SESSION_BASE);
-            }
-        }
+        // Processes, sessions and their session pool trackers.
+        processes::write(&mut b, self, &mut placed)?;
+
+        // Big pool.
+        big_pages::write(&mut b, self, &mut placed)?;
 
         // Loaded modules.
         placed.module_list_head = global("PsLoadedModuleList")?;
@@ -303,13 +384,23 @@ impl Scenario {
             placed.kdbg,
             KERNEL_BASE,
             placed.module_list_head,
+            placed.process_list_head,
             global("PoolTrackTable")?,
         )?;
 
+        let current = placed.processes.get(self.current_process).ok_or_else(|| {
+            ScenarioError::Model(format!(
+                "current process {} is not one of the {} processes",
+                self.current_process,
+                placed.processes.len()
+            ))
+        })?;
+        b.dump.set_header_directory_table_base(current.dtb)?;
         let settings = b.dump.settings_mut();
         settings.build_number = kernel.build;
         settings.number_processors = processors as u32;
         settings.ps_loaded_module_list = placed.module_list_head;
+        settings.ps_active_process_head = placed.process_list_head;
         settings.kd_debugger_data_block = placed.kdbg;
         settings.bug_check_code = 0x19; // BAD_POOL_HEADER: a pool problem is why one looks at pool.
         settings.bug_check_parameters = [0x20, POOL_BASE + 0x1230, POOL_BASE + 0x1240, 0x0401_0000];
@@ -319,6 +410,13 @@ impl Scenario {
             scenario: self.clone(),
         })
     }
+}
+
+/// VA of a global of `kernel` loaded at [`KERNEL_BASE`], or a model error naming the era.
+fn global_va(kernel: &FakeKernel, name: &str) -> Result<u64> {
+    kernel
+        .va(name, KERNEL_BASE)
+        .ok_or_else(|| ScenarioError::Model(format!("{} has no global {name}", kernel.era)))
 }
 
 /// The dump plus a bump allocator of pool virtual addresses.
@@ -337,26 +435,42 @@ impl Builder {
     }
 }
 
-fn write_field(dump: &mut DumpBuilder, entry: u64, field: &Field, value: u64) -> Result<()> {
+/// Writes the low `field.size` bytes of `value` at `entry + field.offset` in the address space `dtb`.
+fn write_field(
+    dump: &mut DumpBuilder,
+    dtb: u64,
+    entry: u64,
+    field: &Field,
+    value: u64,
+) -> Result<()> {
     let bytes = value.to_le_bytes();
-    Ok(dump.write_virt(entry + field.offset, &bytes[..field.size as usize])?)
+    let len = (field.size as usize).min(bytes.len());
+    Ok(dump.write_virt_in(dtb, entry + field.offset, &bytes[..len])?)
 }
 
+/// Writes one tracker entry at `entry` in the address space `dtb`.
 fn write_entry(
     dump: &mut DumpBuilder,
+    dtb: u64,
     layout: &TrackerLayout,
     entry: u64,
     tag: [u8; 4],
     nonpaged: Counts,
     paged: Counts,
 ) -> Result<()> {
-    write_field(dump, entry, &layout.key, u64::from(u32::from_le_bytes(tag)))?;
-    write_field(dump, entry, &layout.non_paged_allocs, nonpaged.allocs)?;
-    write_field(dump, entry, &layout.non_paged_frees, nonpaged.frees)?;
-    write_field(dump, entry, &layout.non_paged_bytes, nonpaged.bytes)?;
-    write_field(dump, entry, &layout.paged_allocs, paged.allocs)?;
-    write_field(dump, entry, &layout.paged_frees, paged.frees)?;
-    write_field(dump, entry, &layout.paged_bytes, paged.bytes)
+    let key = u64::from(u32::from_le_bytes(tag));
+    for (field, value) in [
+        (&layout.key, key),
+        (&layout.non_paged_allocs, nonpaged.allocs),
+        (&layout.non_paged_frees, nonpaged.frees),
+        (&layout.non_paged_bytes, nonpaged.bytes),
+        (&layout.paged_allocs, paged.allocs),
+        (&layout.paged_frees, paged.frees),
+        (&layout.paged_bytes, paged.bytes),
+    ] {
+        write_field(dump, dtb, entry, field, value)?;
+    }
+    Ok(())
 }
 
 /// Maps the PE image at `base` as the loader would: headers, then every section at its RVA.
@@ -414,6 +528,7 @@ fn write_kdbg(
     kdbg: u64,
     kern_base: u64,
     module_list: u64,
+    process_list: u64,
     pool_track_table_var: u64,
 ) -> Result<()> {
     dump.write_virt_u64(kdbg, kdbg)?;
@@ -422,6 +537,7 @@ fn write_kdbg(
     dump.write_virt(kdbg + 0x14, &0x368u32.to_le_bytes())?;
     dump.write_virt_u64(kdbg + 0x18, kern_base)?;
     dump.write_virt_u64(kdbg + 0x48, module_list)?;
+    dump.write_virt_u64(kdbg + 0x50, process_list)?;
     dump.write_virt_u64(kdbg + 0x138, PAGE_SIZE)?;
     dump.write_virt_u64(kdbg + 0x1B8, pool_track_table_var)?;
     Ok(())

@@ -1,5 +1,6 @@
-//! The ground truth a synthetic dump is built from: per-tag pool counters as `!poolused` must report them, and
-//! how the generator spreads them over per-processor tracker tables.
+//! The ground truth a synthetic dump is built from: per-tag pool counters as `!poolused` must report them, how the
+//! generator spreads them over per-processor tracker tables, the processes and sessions of the system, and the
+//! big-pool allocations.
 
 /// Counters of one tag in one pool, as the summed tables must give them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -64,6 +65,119 @@ impl TagTruth {
     /// The same tag kept in the expansion table.
     pub fn in_expansion(mut self) -> Self {
         self.placement = Placement::Expansion;
+        self
+    }
+}
+
+/// A process of the scenario: one `_EPROCESS` on `PsActiveProcessHead`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// `ImageFileName` (at most 14 bytes are kept, plus the NUL; longer names are cut as the kernel cuts them).
+    pub name: String,
+    /// `UniqueProcessId`.
+    pub pid: u64,
+    /// The session it belongs to (`_EPROCESS.Session` non-NULL), or `None` (System, smss.exe).
+    pub session: Option<u32>,
+}
+
+impl ProcessSpec {
+    /// A process named `name` with id `pid` in `session`.
+    pub fn new(name: &str, pid: u64, session: Option<u32>) -> Self {
+        Self {
+            name: name.to_string(),
+            pid,
+            session,
+        }
+    }
+
+    /// The 15 bytes of `_EPROCESS.ImageFileName`: the name cut to 14 bytes, NUL-padded.
+    pub fn image_file_name(&self) -> [u8; 15] {
+        let mut out = [0u8; 15];
+        for (dst, src) in out.iter_mut().zip(self.name.bytes().take(14)) {
+            *dst = src;
+        }
+        out
+    }
+}
+
+/// The pool a big allocation comes from, as the caller asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BigPool {
+    /// Executable nonpaged pool (`NonPagedPool`, `POOL_FLAG_NON_PAGED_EXECUTE`).
+    NonPaged,
+    /// No-execute nonpaged pool (`NonPagedPoolNx`, `POOL_FLAG_NON_PAGED`); Windows 8 and later.
+    NonPagedNx,
+    /// Paged pool (`PagedPool`, `POOL_FLAG_PAGED`).
+    Paged,
+}
+
+impl BigPool {
+    /// The value of a `POOL_TYPE`-typed `PoolType` field (plain ULONG up to 8.1, 12-bit field from Windows 10):
+    /// 0 nonpaged, 1 paged, 0x200 nonpaged NX. `None` for [`BigPool::NonPagedNx`] before Windows 8 (`nx_exists`
+    /// false), which had no NX pool.
+    pub fn pool_type(self, nx_exists: bool) -> Option<u64> {
+        match self {
+            Self::NonPaged => Some(0),
+            Self::Paged => Some(1),
+            Self::NonPagedNx => nx_exists.then_some(0x200),
+        }
+    }
+
+    /// The value of 24H2's `PoolFlags:12` (the low bits of `POOL_FLAG_*`): 0x40 nonpaged (no-execute), 0x80
+    /// nonpaged executable, 0x100 paged.
+    pub fn pool_flags(self) -> u64 {
+        match self {
+            Self::NonPagedNx => 0x40,
+            Self::NonPaged => 0x80,
+            Self::Paged => 0x100,
+        }
+    }
+}
+
+/// One entry of `nt!PoolBigPageTable`: a big-pool allocation (a page or more, no pool header), live or freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BigPageTruth {
+    /// Start of the allocation (page aligned, kernel address). The fixture does not map it: readers get the
+    /// allocation from the table, not from the memory.
+    pub va: u64,
+    /// The tag in memory order (first character first).
+    pub tag: [u8; 4],
+    /// `NumberOfBytes`.
+    pub bytes: u64,
+    /// The pool.
+    pub pool: BigPool,
+    /// A freed slot: `Va | 1`, tag and size kept, not counted in `ExpPoolBigEntriesInUse`.
+    pub freed: bool,
+    /// The process charged for it (`ProcessBilled` in the 0x20-byte layouts; ignored by the 0x18 ones).
+    pub billed_pid: Option<u64>,
+}
+
+impl BigPageTruth {
+    /// A live allocation; `tag` is padded with spaces to 4 bytes.
+    pub fn new(va: u64, tag: &[u8], bytes: u64, pool: BigPool) -> Self {
+        let mut t = [b' '; 4];
+        for (dst, src) in t.iter_mut().zip(tag) {
+            *dst = *src;
+        }
+        Self {
+            va,
+            tag: t,
+            bytes,
+            pool,
+            freed: false,
+            billed_pid: None,
+        }
+    }
+
+    /// The same allocation, freed.
+    pub fn freed(mut self) -> Self {
+        self.freed = true;
+        self
+    }
+
+    /// The same allocation, charged to the process with id `pid`.
+    pub fn billed_to(mut self, pid: u64) -> Self {
+        self.billed_pid = Some(pid);
         self
     }
 }
