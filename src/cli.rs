@@ -77,9 +77,13 @@ pub struct TableArgs {
     /// Show Allocs, Frees, Diff and Used per pool (flag 1).
     #[arg(long)]
     pub verbose: bool,
-    /// Session pool instead of the system pools (flag 8).
+    /// Session pool instead of the system pools (flag 8): the session of the dump's current process, else the
+    /// first interactive session.
     #[arg(long)]
     pub session: bool,
+    /// Session pool of this session id (implies --session).
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<u32>,
     /// Only tags matching this case-sensitive pattern (`*` any characters, `?` one); restricts TOTAL too.
     #[arg(long, value_name = "GLOB")]
     pub tag: Option<String>,
@@ -88,7 +92,7 @@ pub struct TableArgs {
     pub top: Option<usize>,
     /// WinDbg's own arguments, as typed after `!poolused`: FLAGS in hex (1 verbose, 2 nonpaged, 4 paged,
     /// 8 session) and an optional tag pattern. Overrides --sort/--verbose/--session/--tag.
-    #[arg(long, value_name = "FLAGS [TAG]", num_args = 1..=2, allow_hyphen_values = true)]
+    #[arg(long, value_name = "FLAGS [TAG]", num_args = 1..=2)]
     pub poolused: Option<Vec<String>>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -244,8 +244,34 @@ fn files_that_are_not_dumps_are_refused() {
 }
 
 #[test]
-fn missing_pdb_names_the_pdb_its_key_and_every_place_searched() {
+fn missing_pdb_falls_back_to_heuristics_and_says_so() {
     let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let empty = tempfile::tempdir().unwrap();
+    let path = dump.path.display().to_string();
+    let sympath = format!("srv*{}", empty.path().display());
+    let out = pooltop(&["dump", &path, "--symbol-path", &sympath, "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["symbols"]["kind"], "heuristic");
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("no PDB: symbols found by heuristics"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn when_every_symbol_source_fails_the_error_names_each() {
+    let mut built = demo_built();
+    let kdbg = built.placed.kdbg;
+    built
+        .dump
+        .write_virt(kdbg + 0x10, b"\x91\x3a\x05\x7c")
+        .unwrap(); // an encoded KDBG
+    let dump = write_built(built, DumpFormat::KernelBitmap);
     let empty = tempfile::tempdir().unwrap();
     let path = dump.path.display().to_string();
     let sympath = format!("srv*{}", empty.path().display());
@@ -258,11 +284,10 @@ fn missing_pdb_names_the_pdb_its_key_and_every_place_searched() {
             kernel.pdb_store_key
         ),
     );
-    assert!(
-        stderr(&out).contains(&empty.path().display().to_string()),
-        "{}",
-        stderr(&out)
-    );
+    let err = stderr(&out);
+    assert!(err.contains(&empty.path().display().to_string()), "{err}");
+    assert!(err.contains("kernels of the built-in table"), "{err}");
+    assert!(err.contains("heuristics: "), "{err}");
 }
 
 #[test]
@@ -298,13 +323,13 @@ fn a_missing_page_of_one_processor_table_gives_a_partial_result_with_a_warning()
 }
 
 #[test]
-fn session_pool_on_a_windows_11_kernel_says_why_not() {
-    let mut scenario = demo_scenario();
-    scenario.kernel = &kernels::all()[2];
-    let dump = write_dump(&scenario, DumpFormat::KernelBitmap);
+fn session_pool_without_the_pdb_says_why_not() {
+    // No symbol path: heuristics give the pool symbols but no process layouts.
+    let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
+    let path = dump.path.display().to_string();
     assert_fails_with(
-        &pooltop_dump(&dump, &["--session"]),
-        "session pool: this kernel (build 22000) has no nt!ExpSessionPoolTrackTable",
+        &pooltop(&["dump", &path, "--session"]),
+        "session pool: needs process layouts from the kernel's PDB: the PDB has no _EPROCESS type (symbols came from heuristics)",
     );
 }
 
@@ -313,6 +338,6 @@ fn session_pool_without_a_session_table_says_so() {
     let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
     assert_fails_with(
         &pooltop_dump(&dump, &["--poolused", "8"]),
-        "nt!ExpSessionPoolTrackTable is NULL",
+        "nt!ExpSessionPoolTrackTable of session 1 is NULL",
     );
 }

@@ -113,7 +113,7 @@ fn symbol_path_comes_from_the_environment_too() {
     let run = |cli: Option<&str>, alt: Option<&str>, nt: Option<&str>| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pooltop"));
         command
-            .args(["dump", &path])
+            .args(["dump", &path, "--format", "json"])
             .env_remove("_NT_SYMBOL_PATH")
             .env_remove("_NT_ALT_SYMBOL_PATH");
         if let Some(cli) = cli {
@@ -132,15 +132,18 @@ fn symbol_path_comes_from_the_environment_too() {
             .unwrap()
     };
     let empty_store = format!("srv*{}", empty.path().display());
-    assert!(run(None, None, Some(&dump.symbol_path)).status.success());
-    assert!(run(None, Some(&dump.symbol_path), None).status.success());
-    assert!(
-        run(Some(&empty_store), None, Some(&dump.symbol_path))
-            .status
-            .success()
+    let kind = |out: std::process::Output| -> String {
+        let json: serde_json::Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
+        json["symbols"]["kind"].as_str().unwrap().to_string()
+    };
+    assert_eq!(kind(run(None, None, Some(&dump.symbol_path))), "pdb");
+    assert_eq!(kind(run(None, Some(&dump.symbol_path), None)), "pdb");
+    assert_eq!(
+        kind(run(Some(&empty_store), None, Some(&dump.symbol_path))),
+        "pdb"
     );
-    let none = run(Some(&empty_store), None, None);
-    assert_eq!(none.status.code(), Some(2));
+    // Nowhere to find the PDB: the heuristics take over (and say so).
+    assert_eq!(kind(run(Some(&empty_store), None, None)), "heuristic");
 }
 
 #[test]
@@ -187,14 +190,37 @@ fn symbols_command_lists_the_pdb_and_the_globals_of_every_era() {
 }
 
 #[test]
-fn symbols_command_says_why_not_and_exits_2() {
+fn symbols_command_shows_every_source_tried() {
     let dump = write_dump(&demo_scenario(), DumpFormat::KernelBitmap);
     let path = dump.path.display().to_string();
     let out = pooltop(&["symbols", &path]);
-    assert_eq!(out.status.code(), Some(2));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout_ok(&out);
     let key = demo_scenario().kernel.pdb_store_key;
     assert!(text.contains(&format!("(store key {key})")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  fail PDB: ntkrnlmp.pdb (GUID/age {key}) not found"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  fail built-in table: not among the"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ok   heuristics: KDDEBUGGER_DATA64 at"),
+        "{text}"
+    );
+    assert!(text.contains("Symbols:  heuristics"), "{text}");
+
+    // With the KDBG encoded nothing works: the report still prints, then exit code 2.
+    let mut built = demo_scenario().build().unwrap();
+    let kdbg = built.placed.kdbg;
+    built.dump.write_virt(kdbg + 0x10, b"XXXX").unwrap();
+    let dump = common::write_built(built, DumpFormat::KernelBitmap);
+    let out = pooltop(&["symbols", &dump.path.display().to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Symbols:  none found"), "{text}");
     assert!(
         text.contains("PoolTrackTable                 not found"),

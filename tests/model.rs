@@ -113,8 +113,10 @@ fn many_processors_and_small_tables() {
 }
 
 #[test]
-fn session_pool_is_read_from_the_session_tracker() {
-    for kernel in &kernels::all()[..2] {
+fn session_pool_is_read_through_a_process_of_the_session_on_every_era() {
+    // Up to 20348 through nt!ExpSessionPoolTrackTable, from 22000 through _MM_SESSION_SPACE.PoolTags; either way
+    // the table is session space, mapped only in that session's processes (the dump's own DTB is System's).
+    for kernel in kernels::all() {
         let mut scenario = demo_scenario();
         scenario.kernel = kernel;
         scenario.session_tags = vec![
@@ -129,19 +131,76 @@ fn session_pool_is_read_from_the_session_tracker() {
                 Counts::outstanding(1_200, 9_000, 96_000),
             ),
         ];
+        let session0 = vec![TagTruth::new(
+            b"Gla5",
+            Counts::default(),
+            Counts::outstanding(77, 3, 39_424),
+        )];
+        scenario.other_session_tags = vec![(0, session0.clone())];
         let dump = write_dump(&scenario, DumpFormat::KernelBitmap);
-        let out = stdout_ok(&pooltop_dump(
-            &dump,
-            &["--session", "--verbose", "--format", "json"],
-        ));
-        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let session = |args: &[&str]| -> serde_json::Value {
+            let out = pooltop_dump(&dump, args);
+            serde_json::from_str(&stdout_ok(&out)).unwrap()
+        };
+        // Default: the first interactive session (the dump's current process is System).
+        let json = session(&["--session", "--verbose", "--format", "json"]);
         check_json_against(
             &json,
             &model_by_tag(&scenario, &scenario.session_tags),
             kernel.era,
         );
         assert_eq!(json["options"]["session"], true);
+        // An explicit session id.
+        let json = session(&["--session-id", "0", "--verbose", "--format", "json"]);
+        check_json_against(&json, &model_by_tag(&scenario, &session0), kernel.era);
+        // WinDbg's flag 8 with verbose.
+        let json = session(&["--poolused", "9", "--format", "json"]);
+        check_json_against(
+            &json,
+            &model_by_tag(&scenario, &scenario.session_tags),
+            kernel.era,
+        );
     }
+}
+
+#[test]
+fn session_pool_defaults_to_the_session_of_the_current_process() {
+    let mut scenario = demo_scenario();
+    scenario.session_tags = vec![TagTruth::new(
+        b"Gh05",
+        Counts::default(),
+        Counts::outstanding(5, 1, 512),
+    )];
+    let session0 = vec![TagTruth::new(
+        b"Gla5",
+        Counts::default(),
+        Counts::outstanding(7, 3, 896),
+    )];
+    scenario.other_session_tags = vec![(0, session0.clone())];
+    // The dump was taken in wininit.exe (session 0).
+    scenario.current_process = scenario
+        .processes
+        .iter()
+        .position(|p| p.name == "wininit.exe")
+        .unwrap();
+    let dump = write_dump(&scenario, DumpFormat::Full);
+    let out = pooltop_dump(&dump, &["--session", "--verbose", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
+    check_json_against(
+        &json,
+        &model_by_tag(&scenario, &session0),
+        "current process",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("session 0 pool, read through wininit.exe (pid 596)")
+    );
+    let missing = pooltop_dump(&dump, &["--session-id", "7"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no process of session 7 in the dump (sessions: [0, 1])")
+    );
 }
 
 #[test]

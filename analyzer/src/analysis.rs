@@ -7,6 +7,10 @@ use crate::heuristics::heuristic_symbols;
 use crate::kernel::{KernelError, KernelSymbols, SourceKind, SymbolSource};
 use crate::modules::{LoadedModule, ModuleList, kernel_from_kdbg, walk_loaded_modules};
 use crate::pool::{PoolUsage, TrackerError, read_pool_usage, read_single_table};
+use crate::processes::{
+    ASSUMED_POOL_TAGS_OFFSET, ASSUMED_SESSION_ID_OFFSET, Process, ProcessLayout,
+    session_representatives, walk_processes,
+};
 use crate::symbols::known::{KnownKernel, find_known};
 use crate::symbols::{PdbId, SymbolPath, pdb_id_from_mapped_image};
 
@@ -298,42 +302,129 @@ impl DumpAnalysis {
         })
     }
 
-    /// Reads the session pool tracker (`!poolused 8`) in the dump's current address space.
-    pub fn session_pool_usage(&self) -> Result<PoolUsage, AnalysisError> {
+    /// Reads a session's pool tracker (`!poolused 8`) through the page tables of a process of that session.
+    ///
+    /// `wanted` picks the session; by default the session of the dump's current process, else the lowest
+    /// session id above 0, else session 0. Up to 20348 the table is `nt!ExpSessionPoolTrackTable`; from 22000
+    /// it is `_MM_SESSION_SPACE.PoolTags` of the process's session.
+    pub fn session_pool_usage(
+        &self,
+        wanted: Option<u32>,
+    ) -> Result<(PoolUsage, Process), AnalysisError> {
         let symbols = self.symbols()?;
+        let header = self.dump.header();
         let session = |reason: String| AnalysisError::Session {
             path: self.shown(),
             reason,
         };
-        let (Some(table_var), Some(size_var)) = (
-            symbols.va("ExpSessionPoolTrackTable"),
-            symbols.va("ExpSessionPoolTrackTableSize"),
-        ) else {
-            return Err(session(format!(
-                "this kernel (build {}) has no nt!ExpSessionPoolTrackTable; Windows 11 and later keep session trackers in MmSessionSpace->PoolTags, which pooltop does not read yet",
-                self.dump.header().build
-            )));
-        };
+        let layout = ProcessLayout::from_layouts(
+            symbols.layouts.get("_EPROCESS"),
+            symbols.layouts.get("_KPROCESS"),
+            symbols.layouts.get("_MM_SESSION_SPACE"),
+        )
+        .map_err(|e| {
+            session(format!(
+                "needs process layouts from the kernel's PDB: {e} (symbols came from {})",
+                symbols.source.kind
+            ))
+        })?;
         let mem = self.dump.memory();
-        let table = mem
-            .read_u64(table_var)
-            .map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTable: {f}")))?;
+        let head = symbols
+            .va("PsActiveProcessHead")
+            .unwrap_or(header.ps_active_process_head);
+        let (processes, problem) = walk_processes(&mem, head, &layout, |dtb, va, buf| {
+            self.dump.memory_with_dtb(dtb).read_virt(va, buf)
+        })
+        .map_err(|f| session(format!("cannot read PsActiveProcessHead: {f}")))?;
+        let sessions = session_representatives(&processes);
+        let current_dtb = header.directory_table_base & !0xFFF;
+        let current = processes
+            .iter()
+            .find(|p| p.dtb == current_dtb && p.session_id.is_some());
+        let chosen = match wanted {
+            Some(id) => sessions.get(&id).copied().ok_or_else(|| {
+                session(format!(
+                    "no process of session {id} in the dump (sessions: {:?})",
+                    sessions.keys().collect::<Vec<_>>()
+                ))
+            })?,
+            None => current
+                .or_else(|| sessions.range(1..).next().map(|(_, p)| *p))
+                .or_else(|| sessions.values().next().copied())
+                .ok_or_else(|| {
+                    let mut reason = format!(
+                        "none of the {} processes of PsActiveProcessHead has a session",
+                        processes.len()
+                    );
+                    if let Some(problem) = &problem {
+                        reason.push_str("; ");
+                        reason.push_str(problem);
+                    }
+                    session(reason)
+                })?,
+        };
+        let session_id = chosen.session_id.unwrap_or_default();
+        let size_var = symbols
+            .va("ExpSessionPoolTrackTableSize")
+            .ok_or_else(|| session("no nt!ExpSessionPoolTrackTableSize symbol".to_string()))?;
         let entries = mem
             .read_u64(size_var)
             .map_err(|f| session(format!("cannot read nt!ExpSessionPoolTrackTableSize: {f}")))?;
+        let process_mem = self.dump.memory_with_dtb(chosen.dtb);
+        let (table, what) = match symbols.va("ExpSessionPoolTrackTable") {
+            Some(var) => (
+                mem.read_u64(var).map_err(|f| {
+                    session(format!("cannot read nt!ExpSessionPoolTrackTable: {f}"))
+                })?,
+                "nt!ExpSessionPoolTrackTable",
+            ),
+            None => {
+                let offset = layout.pool_tags_pointer.ok_or_else(|| {
+                    session(format!(
+                        "this kernel (build {}) has neither nt!ExpSessionPoolTrackTable nor a PoolTags pointer in _MM_SESSION_SPACE",
+                        header.build
+                    ))
+                })?;
+                let at = chosen.session_space + offset;
+                (
+                    process_mem.read_u64(at).map_err(|f| {
+                        session(format!(
+                            "cannot read _MM_SESSION_SPACE.PoolTags at {at:#x}: {f}"
+                        ))
+                    })?,
+                    "_MM_SESSION_SPACE.PoolTags",
+                )
+            }
+        };
         if table == 0 {
-            return Err(session(
-                "nt!ExpSessionPoolTrackTable is NULL: no session pool in this dump".to_string(),
+            return Err(session(format!(
+                "{what} of session {session_id} is NULL: no session pool tracker in this dump"
+            )));
+        }
+        let name = format!(
+            "the session {session_id} pool tracker ({what}, read through {} pid {})",
+            chosen.name, chosen.pid
+        );
+        let mut usage =
+            read_single_table(&process_mem, &name, table, entries, &symbols.tracker_layout)
+                .map_err(|source| match source {
+                    TrackerError::TableMissing { va, fault, .. } => session(format!(
+                        "{name}: the table at {va:#x} is not in the dump ({fault})"
+                    )),
+                    other => AnalysisError::Tracker {
+                        path: self.shown(),
+                        source: other,
+                    },
+                })?;
+        if layout.session_assumed {
+            usage.warnings.push(format!(
+                "the PDB has no _MM_SESSION_SPACE: assumed SessionId at {ASSUMED_SESSION_ID_OFFSET:#x} and PoolTags at {ASSUMED_POOL_TAGS_OFFSET:#x}"
             ));
         }
-        read_single_table(&mem, "the session pool tracker (ExpSessionPoolTrackTable)", table, entries, &symbols.tracker_layout)
-            .map_err(|source| match source {
-                TrackerError::TableMissing { va, .. } => session(format!(
-                    "the table at {va:#x} is session space, not mapped in the dump's current address space (DTB {:#x}); the dump was taken in a process without a session",
-                    self.dump.header().directory_table_base
-                )),
-                other => AnalysisError::Tracker { path: self.shown(), source: other },
-            })
+        if let Some(problem) = problem {
+            usage.warnings.push(problem);
+        }
+        Ok((usage, chosen.clone()))
     }
 }
 

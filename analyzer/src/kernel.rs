@@ -92,7 +92,10 @@ pub enum KernelError {
     },
 }
 
-/// Structures pooltop reads from the kernel PDB.
+/// Process and session structures read from the kernel PDB (for session pool).
+pub const PROCESS_TYPES: [&str; 3] = ["_EPROCESS", "_KPROCESS", "_MM_SESSION_SPACE"];
+
+/// Pool structures pooltop reads from the kernel PDB.
 pub const POOL_TYPES: [&str; 3] = [
     "_POOL_TRACKER_TABLE",
     "_POOL_TRACKER_BIG_PAGES",
@@ -113,7 +116,12 @@ impl KernelSymbols {
             location: found.found_at.clone(),
         };
         let publics = found.pdb.publics()?;
-        let layouts = found.pdb.struct_layouts(&POOL_TYPES)?;
+        let wanted: Vec<&str> = POOL_TYPES
+            .iter()
+            .chain(PROCESS_TYPES.iter())
+            .copied()
+            .collect();
+        let layouts = found.pdb.struct_layouts(&wanted)?;
         Self::from_parts(base, pdb_id, source, publics, layouts)
     }
 

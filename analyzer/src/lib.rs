@@ -14,5 +14,6 @@ pub mod heuristics;
 pub mod kernel;
 pub mod modules;
 pub mod pool;
+pub mod processes;
 pub mod report;
 pub mod symbols;

@@ -52,6 +52,13 @@ fn assert_field(layout: &StructLayout, name: &str, expected: Field) {
     );
 }
 
+fn assert_optional_bits(layout: &StructLayout, name: &str, expected: Option<BitField>) {
+    match expected {
+        Some(bits) => assert_bits(layout, name, bits),
+        None => assert_eq!(layout.field(name), None, "{}.{name}", layout.name),
+    }
+}
+
 fn assert_bits(layout: &StructLayout, name: &str, expected: BitField) {
     let field = layout
         .field(name)
@@ -71,7 +78,7 @@ fn assert_bits(layout: &StructLayout, name: &str, expected: BitField) {
 
 #[test]
 fn image_identity_file_and_mapped() {
-    assert_eq!(kernels::all().len(), 3);
+    assert_eq!(kernels::all().len(), 5);
     for kernel in kernels::all() {
         let id = pdb_id_from_pe_bytes(kernel.image, kernel.era).unwrap();
         assert_eq!(id, expected_id(kernel), "{}", kernel.era);
@@ -156,9 +163,18 @@ fn pool_layouts_match_the_generator() {
         assert_eq!(b.size, want.size, "{}", kernel.era);
         assert_field(b, "Va", want.va);
         assert_field(b, "Key", want.key);
-        assert_bits(b, "Pattern", want.pattern);
-        assert_bits(b, "PoolType", want.pool_type);
-        assert_bits(b, "SlushSize", want.slush_size);
+        assert_optional_bits(b, "Pattern", want.pattern);
+        assert_optional_bits(b, "SlushSize", want.slush_size);
+        assert_optional_bits(b, "PoolFlags", want.pool_flags);
+        match (want.pool_type, want.pool_type_ulong) {
+            (Some(bits), None) => assert_bits(b, "PoolType", bits),
+            (None, Some(plain)) => assert_field(b, "PoolType", plain),
+            (None, None) => assert_eq!(b.field("PoolType"), None, "{}", kernel.era),
+            (Some(_), Some(_)) => panic!(
+                "{}: PoolType is a bitfield or a ULONG, not both",
+                kernel.era
+            ),
+        }
         assert_field(b, "NumberOfBytes", want.number_of_bytes);
         match want.process_billed {
             Some(f) => assert_field(b, "ProcessBilled", f),

@@ -16,7 +16,14 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     let db = load_pooltag(&args.table)?;
     let analysis = DumpAnalysis::open(&args.dump, &symbol_options(args.symbol_path.as_deref()))?;
     let usage = if options.session {
-        analysis.session_pool_usage()?
+        let (usage, process) = analysis.session_pool_usage(args.table.session_id)?;
+        eprintln!(
+            "pooltop: session {} pool, read through {} (pid {})",
+            process.session_id.unwrap_or_default(),
+            process.name,
+            process.pid
+        );
+        usage
     } else {
         analysis.pool_usage()?
     };
@@ -77,6 +84,7 @@ pub fn table_options(args: &TableArgs) -> Result<PoolusedOptions> {
         }
     };
     options.top = args.top;
+    options.session |= args.session_id.is_some();
     Ok(options)
 }
 

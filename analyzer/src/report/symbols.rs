@@ -184,15 +184,7 @@ impl SymbolsReport {
         }
         match &self.context.symbols {
             Some(source) => {
-                let kind = serde_json::to_value(source.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string));
-                let _ = writeln!(
-                    out,
-                    "Symbols:  {} — {}",
-                    kind.unwrap_or_default(),
-                    source.location
-                );
+                let _ = writeln!(out, "Symbols:  {} — {}", source.kind, source.location);
             }
             None => out.push_str("Symbols:  none found\n"),
         }
