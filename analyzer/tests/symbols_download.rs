@@ -1115,3 +1115,57 @@ fn default_find_pdb_downloads_too() {
     assert!(found.downloaded());
     assert_eq!(files_under(tmp.path()), kph_files());
 }
+
+#[test]
+fn every_era_downloads_its_pdb_and_reads_the_ground_truth() {
+    for kernel in pooltop_synth::kernels::all() {
+        let mut scenario = pooltop_synth::scenario::demo::demo_scenario();
+        scenario.kernel = kernel;
+        let tmp = tempfile::tempdir().unwrap();
+        let served = tmp.path().join("served");
+        kernel.write_symbol_store(&served).unwrap();
+        let server = TestServer::start(serve_dir(served));
+        let dump = tmp.path().join("demo.dmp");
+        scenario
+            .build()
+            .unwrap()
+            .write_file(pooltop_synth::dump::DumpFormat::Full, &dump)
+            .unwrap();
+        let cache = tmp.path().join("cache");
+        let options = SymbolOptions {
+            path: SymbolPath::parse(
+                &format!("srv*{}*{}", cache.display(), server.base),
+                &SymbolEnv::default(),
+            ),
+            ..SymbolOptions::default()
+        };
+        let analysis = DumpAnalysis::open(&dump, &options).unwrap();
+        assert_eq!(
+            analysis.symbols().unwrap().source.kind,
+            SourceKind::DownloadedPdb,
+            "{}",
+            kernel.era
+        );
+        let usage = analysis.pool_usage().unwrap();
+        assert_eq!(usage.tags.len(), scenario.tags.len(), "{}", kernel.era);
+        for truth in &scenario.tags {
+            let row = usage.tags.iter().find(|t| t.tag == truth.tag).unwrap();
+            assert_eq!(
+                (row.nonpaged.allocs, row.nonpaged.frees, row.nonpaged.bytes),
+                (
+                    truth.nonpaged.allocs,
+                    truth.nonpaged.frees,
+                    truth.nonpaged.bytes
+                ),
+                "{}",
+                kernel.era
+            );
+            assert_eq!(
+                (row.paged.allocs, row.paged.frees, row.paged.bytes),
+                (truth.paged.allocs, truth.paged.frees, truth.paged.bytes),
+                "{}",
+                kernel.era
+            );
+        }
+    }
+}
