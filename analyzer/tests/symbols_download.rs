@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
 
+mod common;
+use common::{KEY, NAME, kph_id, real_pdb};
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Cursor, Read, Write};
@@ -25,28 +27,10 @@ use pooltop_analyzer::symbols::{
 };
 use uuid::Uuid;
 
-const KEY: &str = "7F458D92CC6E4B9B9D2A87403D20D4C12";
-const NAME: &str = "kprocesshacker.pdb";
 /// Store-relative path of the real PDB.
 const KPH_PATH: &str = "/kprocesshacker.pdb/7F458D92CC6E4B9B9D2A87403D20D4C12/kprocesshacker.pdb";
 const KPH_PD_: &str = "/kprocesshacker.pdb/7F458D92CC6E4B9B9D2A87403D20D4C12/kprocesshacker.pd_";
 const KPH_PTR: &str = "/kprocesshacker.pdb/7F458D92CC6E4B9B9D2A87403D20D4C12/file.ptr";
-
-fn real_pdb() -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/drivers/kprocesshacker_amd64.pdb"),
-    )
-    .unwrap()
-}
-
-fn kph_id() -> PdbId {
-    PdbId {
-        name: NAME.to_string(),
-        guid: Uuid::parse_str("7F458D92-CC6E-4B9B-9D2A-87403D20D4C1").unwrap(),
-        age: 2,
-    }
-}
 
 /// The real PDB with one GUID byte flipped in the PDB stream (stream 1, GUID @12): another build.
 fn pdb_with_other_guid() -> Vec<u8> {

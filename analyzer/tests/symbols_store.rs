@@ -5,35 +5,17 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
 
+mod common;
+use common::{KEY, NAME, kph_id, real_pdb};
 use std::fs;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pooltop_analyzer::symbols::{
-    DownloadOptions, Downloader, PdbFile, PdbId, SilentReporter, SymbolEnv, SymbolError,
-    SymbolLocation, SymbolPath, find_pdb, find_pdb_with,
+    DownloadOptions, Downloader, PdbFile, SilentReporter, SymbolEnv, SymbolError, SymbolLocation,
+    SymbolPath, find_pdb, find_pdb_with,
 };
-use uuid::Uuid;
-
-const KEY: &str = "7F458D92CC6E4B9B9D2A87403D20D4C12";
-const NAME: &str = "kprocesshacker.pdb";
-
-fn real_pdb() -> Vec<u8> {
-    fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/data/drivers/kprocesshacker_amd64.pdb"),
-    )
-    .unwrap()
-}
-
-fn kph_id() -> PdbId {
-    PdbId {
-        name: NAME.to_string(),
-        guid: Uuid::parse_str("7F458D92-CC6E-4B9B-9D2A-87403D20D4C1").unwrap(),
-        age: 2,
-    }
-}
 
 fn env_with_home(home: &Path) -> SymbolEnv {
     SymbolEnv {
