@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// pooltop: finds Windows kernel pool leaks. Reproduces WinDbg's `!poolused` from kernel crash dumps on any OS.
 #[derive(Debug, Parser)]
@@ -13,11 +14,55 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the process's arguments, exiting with clap's message on a usage error. Besides clap's own checks,
+    /// `!poolused` table options given together with a dump view (`pooltop dump X --format json bigpool`) are
+    /// refused rather than silently ignored.
+    pub fn parse_checked() -> Self {
+        let mut command = Self::command();
+        command.build();
+        let matches = command.clone().get_matches();
+        if let Some(("dump", dump)) = matches.subcommand()
+            && let Some(dump_command) = command.find_subcommand_mut("dump")
+            && let Err(message) = check_view_options(dump_command, dump)
+        {
+            dump_command
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
+        Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
+/// Arguments of `pooltop dump` that every view uses (not only the `!poolused` table).
+const SHARED_DUMP_ARGS: [&str; 3] = ["dump", "symbol_path", "pooltag"];
+
+/// With a view subcommand, no `!poolused` table option may be on `pooltop dump`'s command line.
+fn check_view_options(dump_command: &clap::Command, dump: &ArgMatches) -> Result<(), String> {
+    let Some((view, _)) = dump.subcommand() else {
+        return Ok(());
+    };
+    let given: Vec<String> = dump_command
+        .get_arguments()
+        .filter(|arg| !SHARED_DUMP_ARGS.contains(&arg.get_id().as_str()))
+        .filter(|arg| dump.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+        .collect();
+    if given.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} (!poolused table options) cannot be used with `{view}`; give {view}'s own options after `{view}`",
+            given.join(", ")
+        ))
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyse a 64-bit kernel crash dump: the `!poolused 2` table by default.
-    Dump(DumpArgs),
+    /// Analyse a 64-bit kernel crash dump: the `!poolused 2` table, or another view chosen by a subcommand.
+    Dump(DumpCommand),
     /// Generate a realistic leaking system's dump in a temporary folder and analyse it.
     Demo(DemoArgs),
     /// Show the kernel's PDB identity, where its symbols came from (or why not), the pool globals and layouts.
@@ -98,7 +143,7 @@ pub struct TableArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// pooltag.txt to describe tags (else $POOLTOP_POOLTAG, WinDbg's folders, ~/.config/pooltop/pooltag.txt).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub pooltag: Option<PathBuf>,
 }
 
@@ -109,11 +154,72 @@ pub struct DumpArgs {
     pub dump: PathBuf,
     /// Symbol path, WinDbg syntax (`srv*C:\sym*https://…;D:\more`); searched before _NT_ALT_SYMBOL_PATH and
     /// _NT_SYMBOL_PATH.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub symbol_path: Option<String>,
     /// Table options.
     #[command(flatten)]
     pub table: TableArgs,
+}
+
+/// `pooltop dump DUMP [table options] [VIEW]`: the dump and the options every view shares (`--symbol-path`,
+/// `--pooltag`, accepted before or after the view's name), the `!poolused` table options, and the view.
+///
+/// A new view is a variant of [`DumpView`] with its own options struct and a module in `commands/`.
+#[derive(Debug, Clone, Args)]
+pub struct DumpCommand {
+    /// The dump, the symbol path and the `!poolused` table options.
+    #[command(flatten)]
+    pub args: DumpArgs,
+    /// Another view of the dump instead of the `!poolused` table.
+    #[command(subcommand)]
+    pub view: Option<DumpView>,
+}
+
+/// Views of a dump other than the `!poolused` table.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DumpView {
+    /// Every allocation in nt!PoolBigPageTable (big pool, `!poolfind`'s "large pool allocation table"), with
+    /// per-tag sums.
+    Bigpool(BigpoolArgs),
+}
+
+/// Output format of `pooltop dump DUMP bigpool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BigpoolFormat {
+    /// The allocations, then per-tag sums and TOTAL.
+    Table,
+    /// JSON document (schema `pooltop.bigpool/1`, see the README).
+    Json,
+    /// CSV, one row per allocation.
+    Csv,
+}
+
+/// Order of the big-pool allocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BigpoolSort {
+    /// Largest first (ties by address).
+    Size,
+    /// Tag bytes ascending (ties by size, largest first).
+    Tag,
+    /// Address ascending.
+    Va,
+}
+
+/// `pooltop dump DUMP bigpool`.
+#[derive(Debug, Clone, Args)]
+pub struct BigpoolArgs {
+    /// Only tags matching this case-sensitive pattern (`*` any characters, `?` one); restricts the sums too.
+    #[arg(long, value_name = "GLOB")]
+    pub tag: Option<String>,
+    /// Also list freed slots (`Va & 1`: the kernel keeps their tag and size); they are never summed.
+    #[arg(long)]
+    pub show_free: bool,
+    /// Order of the allocations.
+    #[arg(long, value_enum, default_value_t = BigpoolSort::Size)]
+    pub sort: BigpoolSort,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BigpoolFormat::Table)]
+    pub format: BigpoolFormat,
 }
 
 /// `pooltop demo`.

@@ -6,13 +6,16 @@ mod known_kernels;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_checked();
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
-        cli::Command::Dump(args) => commands::dump::run(args, &mut stdout),
+        cli::Command::Dump(command) => match &command.view {
+            None => commands::dump::run(&command.args, &mut stdout),
+            Some(cli::DumpView::Bigpool(view)) => {
+                commands::bigpool::run(&command.args, view, &mut stdout)
+            }
+        },
         cli::Command::Demo(args) => commands::demo::run(args, &mut stdout),
         cli::Command::Symbols(args) => commands::symbols::run(args, &mut stdout),
     };

@@ -5,10 +5,12 @@
 //! - [`symbols`]: PDB identity, symbol paths and stores, PDB reading;
 //! - [`kernel`]: the kernel's pool symbols and layouts;
 //! - [`pool`]: tracker layouts, counters and the per-processor summation;
+//! - [`bigpool`]: the allocations of `nt!PoolBigPageTable`;
 //! - [`report`]: `!poolused` selection and the table, JSON and CSV renderers;
 //! - [`analysis`]: all of it together for one dump.
 
 pub mod analysis;
+pub mod bigpool;
 pub mod dump;
 pub mod heuristics;
 pub mod kernel;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bigpool;
 pub mod demo;
 pub mod dump;
 pub mod symbols;

@@ -1,5 +1,6 @@
 //! Reports: the `!poolused` table in WinDbg's text format, JSON and CSV.
 
+pub mod bigpool;
 pub mod machine;
 pub mod select;
 pub mod symbols;
