@@ -95,6 +95,10 @@ pub enum KernelError {
 /// Process and session structures read from the kernel PDB (for session pool).
 pub const PROCESS_TYPES: [&str; 3] = ["_EPROCESS", "_KPROCESS", "_MM_SESSION_SPACE"];
 
+/// Segment-heap structures (builds from 17763) read from the kernel PDB for `find`'s walk of `nt!ExPoolState`;
+/// older PDBs lack them.
+pub const HEAP_TYPES: [&str; 13] = crate::find::heap::layouts::HEAP_TYPE_NAMES;
+
 /// Pool structures pooltop reads from the kernel PDB.
 pub const POOL_TYPES: [&str; 3] = [
     "_POOL_TRACKER_TABLE",
@@ -119,6 +123,7 @@ impl KernelSymbols {
         let wanted: Vec<&str> = POOL_TYPES
             .iter()
             .chain(PROCESS_TYPES.iter())
+            .chain(HEAP_TYPES.iter())
             .copied()
             .collect();
         let layouts = found.pdb.struct_layouts(&wanted)?;

@@ -6,12 +6,14 @@
 //! - [`kernel`]: the kernel's pool symbols and layouts;
 //! - [`pool`]: tracker layouts, counters and the per-processor summation;
 //! - [`bigpool`]: the allocations of `nt!PoolBigPageTable`;
+//! - [`find`]: `!poolfind`, the blocks of given tags from pool pages, the segment heap and the big-page table;
 //! - [`report`]: `!poolused` selection and the table, JSON and CSV renderers;
 //! - [`analysis`]: all of it together for one dump.
 
 pub mod analysis;
 pub mod bigpool;
 pub mod dump;
+pub mod find;
 pub mod heuristics;
 pub mod kernel;
 pub mod modules;

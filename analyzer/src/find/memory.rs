@@ -1,0 +1,83 @@
+//! Virtual memory over [`PageTables`] and the dump's frames: the same [`VirtualMemory`] reads the rest of the
+//! analyzer uses, with cached tables and whole-page reads, for one thread.
+
+use std::cell::RefCell;
+
+use super::page_tables::{PageState, PageTables};
+use crate::dump::{PAGE_SIZE, ReadFault, VirtualMemory};
+
+/// One thread's view of the kernel address space.
+#[derive(Debug)]
+pub struct FrameMemory<'d> {
+    tables: RefCell<PageTables<'d>>,
+}
+
+impl<'d> FrameMemory<'d> {
+    /// Reads through `tables`.
+    pub fn new(tables: PageTables<'d>) -> Self {
+        Self {
+            tables: RefCell::new(tables),
+        }
+    }
+
+    /// The state of the page holding `va`.
+    pub fn page_state(&self, va: u64) -> PageState {
+        self.tables.borrow_mut().translate(va)
+    }
+
+    /// Reads the whole 4 KiB page holding `va` into `page` (4 KiB long); returns its state (the buffer is only
+    /// filled when the state is [`PageState::Present`]).
+    pub fn read_page(&self, va: u64, page: &mut [u8]) -> PageState {
+        let mut tables = self.tables.borrow_mut();
+        let state = tables.translate(va);
+        if let PageState::Present { pfn } = state
+            && tables.reader().read_frames(pfn, page).is_err()
+        {
+            return PageState::NotInDump { pfn };
+        }
+        state
+    }
+
+    /// Number of file reads made so far.
+    pub fn reads(&self) -> u64 {
+        self.tables.borrow_mut().reader().reads()
+    }
+}
+
+fn describe(state: PageState) -> String {
+    match state {
+        PageState::Present { pfn } => format!("physical page {pfn:#x} is unreadable"),
+        PageState::NotInDump { pfn } => format!("physical page {pfn:#x} is not in the dump"),
+        PageState::PagedOut => "the page is not resident (paged out)".to_string(),
+        PageState::TableNotInDump => "its page table is not in the dump".to_string(),
+        PageState::Unmapped => "the address is not mapped".to_string(),
+    }
+}
+
+impl VirtualMemory for FrameMemory<'_> {
+    fn read_virt(&self, va: u64, buf: &mut [u8]) -> Result<(), ReadFault> {
+        let mut done = 0usize;
+        let mut tables = self.tables.borrow_mut();
+        while done < buf.len() {
+            let at = va.wrapping_add(done as u64);
+            let within = at % PAGE_SIZE;
+            let len = ((PAGE_SIZE - within) as usize).min(buf.len() - done);
+            let state = tables.translate(at);
+            let PageState::Present { pfn } = state else {
+                return Err(ReadFault {
+                    va: at,
+                    reason: describe(state),
+                });
+            };
+            tables
+                .reader()
+                .read_phys(pfn * PAGE_SIZE + within, &mut buf[done..done + len])
+                .map_err(|f| ReadFault {
+                    va: at,
+                    reason: f.to_string(),
+                })?;
+            done += len;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The dump's physical memory read by file offset: an index of present frames (runs of frames stored one after
+//! the other in the file) and per-thread readers over a memory mapping of the file.
+//!
+//! kdmp-parser reads memory 8 bytes or one 4 KiB page at a time through five map lookups per access; a scan of
+//! every pool page reads whole runs of frames instead. The index comes from kdmp-parser's own page map
+//! (`KernelDumpParser::physmem()`, GPA → file offset), compressed into runs, so this module never parses a run
+//! table or bitmap itself.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use kdmp_parser::gxa::Gxa;
+use kdmp_parser::map::MappedFileReader;
+use kdmp_parser::parse::KernelDumpParser;
+
+use super::FindError;
+use crate::dump::PAGE_SIZE;
+use crate::dump::describe_kdmp_error;
+use crate::dump::hiding_reader::HeaderHidingReader;
+
+/// Frames stored back to back in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FrameRun {
+    first_pfn: u64,
+    frames: u64,
+    file_offset: u64,
+}
+
+/// Where each present physical frame lies in the dump file, as sorted runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhysicalIndex {
+    runs: Vec<FrameRun>,
+    frames: u64,
+}
+
+impl PhysicalIndex {
+    /// Builds the index from (physical address, file offset) pairs of single pages, in any order.
+    pub fn from_pages(pages: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut pairs: Vec<(u64, u64)> = pages
+            .into_iter()
+            .map(|(gpa, offset)| (gpa / PAGE_SIZE, offset))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|p| p.0);
+        Self::from_sorted(pairs)
+    }
+
+    fn from_sorted(pairs: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut runs: Vec<FrameRun> = Vec::new();
+        let mut frames = 0u64;
+        for (pfn, offset) in pairs {
+            frames += 1;
+            if let Some(last) = runs.last_mut()
+                && last.first_pfn + last.frames == pfn
+                && last.file_offset + last.frames * PAGE_SIZE == offset
+            {
+                last.frames += 1;
+                continue;
+            }
+            runs.push(FrameRun {
+                first_pfn: pfn,
+                frames: 1,
+                file_offset: offset,
+            });
+        }
+        Self { runs, frames }
+    }
+
+    /// Opens `path` with kdmp-parser (behind the header-hiding reader, as [`crate::dump::KernelDump`] does) and
+    /// takes its page map.
+    pub fn from_dump(path: &Path) -> Result<Self, FindError> {
+        let shown = path.display().to_string();
+        let mapped = MappedFileReader::new(path).map_err(|source| FindError::Io {
+            context: format!("mapping {shown}"),
+            source,
+        })?;
+        let parser = KernelDumpParser::with_reader(HeaderHidingReader::new(mapped))
+            .map_err(|e| FindError::Dump(format!("{shown}: {}", describe_kdmp_error(&e))))?;
+        // kdmp-parser's map is a BTreeMap: already sorted by address.
+        Ok(Self::from_sorted(
+            parser
+                .physmem()
+                .map(|(gpa, offset)| (gpa.u64() / PAGE_SIZE, offset)),
+        ))
+    }
+
+    /// Number of frames in the dump.
+    pub fn frame_count(&self) -> u64 {
+        self.frames
+    }
+
+    /// Number of runs (frames contiguous both physically and in the file).
+    pub fn run_count(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The file offset of frame `pfn` and how many frames from it on follow it in the file, or `None` when the
+    /// frame is not in the dump.
+    pub fn locate(&self, pfn: u64) -> Option<(u64, u64)> {
+        let i = self.runs.partition_point(|r| r.first_pfn <= pfn);
+        let run = self.runs.get(i.checked_sub(1)?)?;
+        let into = pfn - run.first_pfn;
+        (into < run.frames).then(|| (run.file_offset + into * PAGE_SIZE, run.frames - into))
+    }
+
+    /// Whether frame `pfn` is in the dump.
+    pub fn contains(&self, pfn: u64) -> bool {
+        self.locate(pfn).is_some()
+    }
+}
+
+/// A frame that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameFault {
+    /// The frame is not in the dump.
+    #[error("physical page {pfn:#x} is not in the dump")]
+    NotInDump {
+        /// The frame.
+        pfn: u64,
+    },
+    /// The file could not be read where the index says the frame is.
+    #[error("physical page {pfn:#x} at file offset {offset:#x}: {reason}")]
+    Unreadable {
+        /// The frame.
+        pfn: u64,
+        /// Its file offset.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The dump file with its frame index; hands out one [`FrameReader`] per thread.
+#[derive(Debug)]
+pub struct DumpFrames {
+    path: PathBuf,
+    index: PhysicalIndex,
+}
+
+impl DumpFrames {
+    /// Indexes the frames of the dump at `path`.
+    pub fn open(path: &Path) -> Result<Self, FindError> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            index: PhysicalIndex::from_dump(path)?,
+        })
+    }
+
+    /// The frame index.
+    pub fn index(&self) -> &PhysicalIndex {
+        &self.index
+    }
+
+    /// A reader with its own mapping of the file (readers are not shared between threads).
+    pub fn reader(&self) -> Result<FrameReader<'_>, FindError> {
+        let file = MappedFileReader::new(&self.path).map_err(|source| FindError::Io {
+            context: format!("mapping {}", self.path.display()),
+            source,
+        })?;
+        Ok(FrameReader {
+            index: &self.index,
+            file,
+            reads: 0,
+        })
+    }
+}
+
+/// Reads frames of one dump by file offset (one per thread).
+pub struct FrameReader<'d> {
+    index: &'d PhysicalIndex,
+    file: MappedFileReader<'static>,
+    reads: u64,
+}
+
+impl std::fmt::Debug for FrameReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("reads", &self.reads)
+            .finish()
+    }
+}
+
+impl FrameReader<'_> {
+    /// The frame index.
+    pub fn index(&self) -> &PhysicalIndex {
+        self.index
+    }
+
+    /// Number of read calls made so far (one per run of frames).
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// Fills `buf` (a multiple of 4 KiB) from frames `pfn, pfn + 1, …`, in as few file reads as the runs allow.
+    pub fn read_frames(&mut self, pfn: u64, buf: &mut [u8]) -> Result<(), FrameFault> {
+        let mut done = 0usize;
+        let mut frame = pfn;
+        while done < buf.len() {
+            let (offset, in_run) = self
+                .index
+                .locate(frame)
+                .ok_or(FrameFault::NotInDump { pfn: frame })?;
+            let want = (buf.len() - done) as u64;
+            let len = want.min(in_run.saturating_mul(PAGE_SIZE)) as usize;
+            let unreadable = |reason: String| FrameFault::Unreadable {
+                pfn: frame,
+                offset,
+                reason,
+            };
+            self.file
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| unreadable(e.to_string()))?;
+            self.file
+                .read_exact(&mut buf[done..done + len])
+                .map_err(|e| unreadable(format!("{e} (truncated dump?)")))?;
+            self.reads += 1;
+            done += len;
+            frame += (len as u64).div_ceil(PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at physical address `pa` (within one frame or across frames).
+    pub fn read_phys(&mut self, pa: u64, buf: &mut [u8]) -> Result<(), FrameFault> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = pa + done as u64;
+            let pfn = at / PAGE_SIZE;
+            let within = (at % PAGE_SIZE) as usize;
+            let len = (PAGE_SIZE as usize - within).min(buf.len() - done);
+            let (offset, _) = self
+                .index
+                .locate(pfn)
+                .ok_or(FrameFault::NotInDump { pfn })?;
+            let unreadable = |reason: String| FrameFault::Unreadable {
+                pfn,
+                offset,
+                reason,
+            };
+            self.file
+                .seek(SeekFrom::Start(offset + within as u64))
+                .map_err(|e| unreadable(e.to_string()))?;
+            self.file
+                .read_exact(&mut buf[done..done + len])
+                .map_err(|e| unreadable(format!("{e} (truncated dump?)")))?;
+            self.reads += 1;
+            done += len;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_only_what_is_contiguous_in_both_spaces() {
+        // Frames 5,6,7 at offsets 0x2000.. (contiguous), frame 8 elsewhere, frame 10 after a gap.
+        let index = PhysicalIndex::from_pages([
+            (7 * PAGE_SIZE, 0x4000),
+            (5 * PAGE_SIZE, 0x2000),
+            (6 * PAGE_SIZE, 0x3000),
+            (8 * PAGE_SIZE, 0x9000),
+            (10 * PAGE_SIZE, 0xA000),
+        ]);
+        assert_eq!(index.frame_count(), 5);
+        assert_eq!(index.run_count(), 3);
+        assert_eq!(index.locate(4), None);
+        assert_eq!(index.locate(5), Some((0x2000, 3)));
+        assert_eq!(index.locate(7), Some((0x4000, 1)));
+        assert_eq!(index.locate(8), Some((0x9000, 1)));
+        assert_eq!(index.locate(9), None);
+        assert_eq!(index.locate(10), Some((0xA000, 1)));
+        assert_eq!(index.locate(11), None);
+        assert!(!index.contains(u64::MAX));
+    }
+}

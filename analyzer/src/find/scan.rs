@@ -1,0 +1,267 @@
+//! Scanning every present page of the pool address ranges on several threads.
+//!
+//! The page tables of the ranges are walked once to list the 2 MiB regions that have a page table or a large
+//! page; threads then take regions one at a time, read each region's page table, and read its present pages in
+//! runs of frames that follow each other in the dump file (up to 2 MiB per read), scanning each page with the
+//! era's rules. Memory stays bounded by one 2 MiB buffer per thread plus the region list (16 bytes per 2 MiB of
+//! mapped pool).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::FindError;
+use super::block::{Backend, BlockPool, BlockState, FoundBlock, PageCounts, Problems};
+use super::classic::{ChainOutcome, walk_classic_page};
+use super::header_scan::scan_heap_page;
+use super::page_tables::{PageState, PageTables, REGION_SIZE, Region};
+use super::physical::DumpFrames;
+use super::pool_header::{POOL_HEADER_SIZE, PoolHeader, PoolHeaderLayout, TagSet};
+use super::ranges::PoolRange;
+use crate::dump::PAGE_SIZE;
+
+/// Which rules a page is scanned with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageRule {
+    /// Classic header chains (builds up to 17134).
+    ClassicChains,
+    /// Segment-heap header rules only (allocation state unknown).
+    HeapHeaders,
+}
+
+/// One region to scan, clipped to its pool range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegionJob {
+    /// The region.
+    pub region: Region,
+    /// First address to scan in it.
+    pub start: u64,
+    /// One past the last.
+    pub end: u64,
+    /// The range's pool.
+    pub pool: BlockPool,
+}
+
+/// Lists the regions of `ranges`, and counts the pages whose upper page tables are missing from the dump.
+pub fn plan_regions(
+    tables: &mut PageTables<'_>,
+    ranges: &[PoolRange],
+    missing: &mut [PageCounts; 2],
+    problems: &mut Problems,
+) -> Vec<RegionJob> {
+    let mut jobs = Vec::new();
+    for range in ranges {
+        let pool = range.pool;
+        let slot = usize::from(pool.is_paged());
+        let mut each = |region: Region| {
+            jobs.push(RegionJob {
+                region,
+                start: region.va.max(range.start),
+                end: (region.va + REGION_SIZE).min(range.end),
+                pool,
+            });
+        };
+        let mut absent = |from: u64, bytes: u64, fault: super::page_tables::TableFault| {
+            missing[slot].not_in_dump += bytes / PAGE_SIZE;
+            problems.push(|| format!("{from:#x}..{:#x}: {fault}", from + bytes));
+        };
+        tables.regions(range.start, range.end, &mut each, &mut absent);
+    }
+    jobs
+}
+
+/// What a scan of regions found.
+#[derive(Debug, Default)]
+pub struct RegionScan {
+    /// Blocks of wanted tags.
+    pub found: Vec<FoundBlock>,
+    /// Pages by state, nonpaged then paged.
+    pub pages: [PageCounts; 2],
+    /// Classic pages whose chain starts well and then breaks.
+    pub broken_chains: Problems,
+    /// Pages read and scanned.
+    pub pages_scanned: u64,
+    /// Classic pages that hold a whole header chain.
+    pub chain_pages: u64,
+    /// File reads made.
+    pub file_reads: u64,
+}
+
+impl RegionScan {
+    fn merge(&mut self, other: RegionScan) {
+        self.found.extend(other.found);
+        for (a, b) in self.pages.iter_mut().zip(other.pages.iter()) {
+            a.merge(b);
+        }
+        self.broken_chains.merge(other.broken_chains);
+        self.pages_scanned += other.pages_scanned;
+        self.chain_pages += other.chain_pages;
+        self.file_reads += other.file_reads;
+    }
+}
+
+/// What the page scan needs besides the pages.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanContext<'a> {
+    /// Rules.
+    pub rule: PageRule,
+    /// `_POOL_HEADER` layout.
+    pub header: &'a PoolHeaderLayout,
+    /// Wanted tags.
+    pub tags: &'a TagSet,
+    /// Bytes of data to keep after each header.
+    pub keep_bytes: usize,
+}
+
+/// Scans `jobs` on `threads` threads, each with its own mapping of the dump and its own table cache.
+pub fn scan_regions(
+    frames: &DumpFrames,
+    dtb: u64,
+    jobs: &[RegionJob],
+    cx: &ScanContext<'_>,
+    threads: usize,
+) -> Result<RegionScan, FindError> {
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, jobs.len().max(1));
+    let results: Vec<Result<RegionScan, FindError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<RegionScan, FindError> {
+                    let mut tables = PageTables::new(frames.reader()?, dtb);
+                    let mut out = RegionScan::default();
+                    let mut buf = vec![0u8; REGION_SIZE as usize];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        scan_region(&mut tables, job, cx, &mut buf, &mut out);
+                    }
+                    out.file_reads = tables.reader().reads();
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(FindError::Thread("a scan thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut total = RegionScan::default();
+    for r in results {
+        total.merge(r?);
+    }
+    Ok(total)
+}
+
+fn scan_region(
+    tables: &mut PageTables<'_>,
+    job: &RegionJob,
+    cx: &ScanContext<'_>,
+    buf: &mut [u8],
+    out: &mut RegionScan,
+) {
+    let states = tables.pages(&job.region);
+    let slot = usize::from(job.pool.is_paged());
+    let first = ((job.start - job.region.va) / PAGE_SIZE) as usize;
+    let last = (job.end - job.region.va).div_ceil(PAGE_SIZE) as usize;
+    for state in &states[first..last] {
+        out.pages[slot].add(*state);
+    }
+    let mut i = first;
+    while i < last {
+        let PageState::Present { pfn } = states[i] else {
+            i += 1;
+            continue;
+        };
+        let in_file = tables.reader().index().locate(pfn).map_or(1, |(_, n)| n);
+        let mut n = 1usize;
+        while i + n < last
+            && (n as u64) < in_file
+            && states[i + n]
+                == (PageState::Present {
+                    pfn: pfn + n as u64,
+                })
+        {
+            n += 1;
+        }
+        let bytes = &mut buf[..n * PAGE_SIZE as usize];
+        if tables.reader().read_frames(pfn, bytes).is_err() {
+            // The index said present; a short file is the only way here. Count the pages as missing.
+            out.pages[slot].present -= n as u64;
+            out.pages[slot].not_in_dump += n as u64;
+            i += n;
+            continue;
+        }
+        for (k, page) in bytes.chunks_exact(PAGE_SIZE as usize).enumerate() {
+            let va = job.region.va + ((i + k) as u64) * PAGE_SIZE;
+            scan_page(page, va, job.pool, cx, out);
+        }
+        i += n;
+    }
+}
+
+fn keep(page: &[u8], offset: usize, header: &PoolHeader, keep_bytes: usize) -> Vec<u8> {
+    let data = offset + POOL_HEADER_SIZE;
+    let end = (offset + header.size() as usize)
+        .min(data + keep_bytes)
+        .min(page.len());
+    page.get(data..end).map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+fn scan_page(page: &[u8], va: u64, pool: BlockPool, cx: &ScanContext<'_>, out: &mut RegionScan) {
+    out.pages_scanned += 1;
+    let paged = pool.is_paged();
+    match cx.rule {
+        PageRule::ClassicChains => {
+            let walked = walk_classic_page(page, cx.header, paged);
+            match &walked.outcome {
+                ChainOutcome::Whole => out.chain_pages += 1,
+                ChainOutcome::NotBlockPage => return,
+                ChainOutcome::Broken {
+                    at,
+                    reason,
+                    resumed,
+                } => out.broken_chains.push(|| {
+                    let rest = match resumed {
+                        Some(r) => format!("found again at +{r:#x}"),
+                        None => "rest of the page skipped".to_string(),
+                    };
+                    format!(
+                        "page {va:#x}: the header at +{at:#x} breaks the chain ({reason}); {rest}"
+                    )
+                }),
+            }
+            for block in walked.blocks {
+                if !cx.tags.matches(&block.header.tag) {
+                    continue;
+                }
+                out.found.push(FoundBlock {
+                    va: va + block.offset as u64,
+                    size: block.header.size(),
+                    tag: block.header.tag,
+                    pool,
+                    state: if block.allocated() {
+                        BlockState::Allocated
+                    } else {
+                        BlockState::Free
+                    },
+                    backend: Backend::Classic,
+                    bytes: keep(page, block.offset, &block.header, cx.keep_bytes),
+                });
+            }
+        }
+        PageRule::HeapHeaders => {
+            for (offset, header) in scan_heap_page(page, cx.header, cx.tags, paged) {
+                out.found.push(FoundBlock {
+                    va: va + offset as u64,
+                    size: header.size(),
+                    tag: header.tag,
+                    pool,
+                    state: BlockState::Unknown,
+                    backend: Backend::HeaderScan,
+                    bytes: keep(page, offset, &header, cx.keep_bytes),
+                });
+            }
+        }
+    }
+}
