@@ -181,6 +181,44 @@ pub enum DumpView {
     /// Every allocation in nt!PoolBigPageTable (big pool, `!poolfind`'s "large pool allocation table"), with
     /// per-tag sums.
     Bigpool(BigpoolArgs),
+    /// Every allocation with the given tags in nonpaged and paged pool plus their big-pool entries (`!poolfind`),
+    /// and a per-tag comparison with the tracker.
+    Find(FindArgs),
+}
+
+/// Output format of `pooltop dump DUMP find`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindFormat {
+    /// `!poolfind`-style lines, then the per-tag summary.
+    Table,
+    /// JSON document (schema `pooltop.find/1`, see the README).
+    Json,
+    /// CSV, one row per block.
+    Csv,
+}
+
+/// `pooltop dump DUMP find TAG...`.
+#[derive(Debug, Clone, Args)]
+pub struct FindArgs {
+    /// Tags to find: case-sensitive, `*` any characters and `?` one; without `*` a tag shorter than 4
+    /// characters is padded with spaces (`Io` is `Io  `).
+    #[arg(required = true, value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Also list free blocks (classic free blocks, free LFH blocks with their old header, freed big-pool slots).
+    #[arg(long)]
+    pub show_free: bool,
+    /// Show the first N bytes of each allocation's data (after its pool header) as hex (at most 4096).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub bytes: usize,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Segment-heap dumps: scan pool pages with the header rules instead of walking the heaps (state unknown).
+    #[arg(long)]
+    pub header_scan: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FindFormat::Table)]
+    pub format: FindFormat,
 }
 
 /// Output format of `pooltop dump DUMP bigpool`.

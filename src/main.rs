@@ -15,6 +15,9 @@ fn main() -> ExitCode {
             Some(cli::DumpView::Bigpool(view)) => {
                 commands::bigpool::run(&command.args, view, &mut stdout)
             }
+            Some(cli::DumpView::Find(view)) => {
+                commands::find::run(&command.args, view, &mut stdout)
+            }
         },
         cli::Command::Demo(args) => commands::demo::run(args, &mut stdout),
         cli::Command::Symbols(args) => commands::symbols::run(args, &mut stdout),

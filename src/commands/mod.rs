@@ -3,4 +3,5 @@
 pub mod bigpool;
 pub mod demo;
 pub mod dump;
+pub mod find;
 pub mod symbols;

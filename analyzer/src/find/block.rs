@@ -21,6 +21,15 @@ impl BlockPool {
         self == BlockPool::Paged
     }
 
+    /// The name JSON and CSV use: `nonpaged`, `nonpaged-nx`, `paged`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockPool::Nonpaged => "nonpaged",
+            BlockPool::NonpagedNx => "nonpaged-nx",
+            BlockPool::Paged => "paged",
+        }
+    }
+
     /// `!poolfind`'s words: "Nonpaged pool" or "Paged pool" (NX is nonpaged).
     pub fn label(self) -> &'static str {
         match self {
@@ -42,6 +51,17 @@ pub enum BlockState {
     Unknown,
 }
 
+impl BlockState {
+    /// The name JSON and CSV use: `allocated`, `free`, `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockState::Allocated => "allocated",
+            BlockState::Free => "free",
+            BlockState::Unknown => "unknown",
+        }
+    }
+}
+
 /// Where a block was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,6 +76,19 @@ pub enum Backend {
     Vs,
     /// A header-only scan of a segment-heap page (allocation state unknown).
     HeaderScan,
+}
+
+impl Backend {
+    /// The name JSON and CSV use: `big-pool`, `classic`, `lfh`, `vs`, `header-scan`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::BigPool => "big-pool",
+            Backend::Classic => "classic",
+            Backend::Lfh => "lfh",
+            Backend::Vs => "vs",
+            Backend::HeaderScan => "header-scan",
+        }
+    }
 }
 
 /// One allocation (or free block) of a wanted tag.

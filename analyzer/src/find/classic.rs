@@ -1,7 +1,8 @@
 //! Classic pool pages (Windows 7 to 10 1803): the `_POOL_HEADER`s of a 4 KiB page form a chain that tiles it,
 //! each header's `PreviousSize` equal to the `BlockSize` of the block before it, the first header's 0, the sizes
-//! summing to 256 units. A free block keeps its place in the chain with `PoolType` 0; an allocated one has
-//! `PoolType` = `POOL_TYPE` + 1, so its low bit is clear for paged pool and set for nonpaged pool.
+//! summing to 256 units. A free block keeps its place in the chain with `PoolType` 0; an allocated one has the
+//! Vista and later encoding `(POOL_TYPE & 0x6D) | 2` (`segment-heap.md` §2.1): 2 in nonpaged, 3 in paged pool,
+//! bit 0 telling paged from nonpaged.
 
 use super::pool_header::{POOL_HEADER_SIZE, PoolHeader, PoolHeaderLayout};
 use crate::dump::PAGE_SIZE;
@@ -9,9 +10,9 @@ use crate::dump::PAGE_SIZE;
 /// Units of 16 bytes in a page.
 const UNITS_PER_PAGE: usize = PAGE_SIZE as usize / POOL_HEADER_SIZE;
 
-/// Whether an allocated classic header (`PoolType` ≠ 0) says paged pool.
+/// Whether an allocated classic header (`PoolType` ≠ 0) says paged pool (bit 0).
 pub fn classic_is_paged(pool_type: u8) -> bool {
-    pool_type.wrapping_sub(1) & 1 == 1
+    pool_type & 1 == 1
 }
 
 /// One block of a classic page.
@@ -193,8 +194,8 @@ mod tests {
 
     #[test]
     fn a_whole_chain_gives_every_block_with_its_state() {
-        // Nonpaged (PoolType 1 = NonPagedPool + 1), a free block, filling 256 units.
-        let p = page(&[(4, 1, b"Aaaa"), (0x10, 0, b"Free"), (0xEC, 1, b"Bbbb")]);
+        // Nonpaged (PoolType 2 = (NonPagedPool & 0x6D) | 2), a free block, filling 256 units.
+        let p = page(&[(4, 2, b"Aaaa"), (0x10, 0, b"Free"), (0xEC, 2, b"Bbbb")]);
         let walked = walk_classic_page(&p, &PoolHeaderLayout::X64, false);
         assert_eq!(walked.outcome, ChainOutcome::Whole);
         assert_eq!(
@@ -209,8 +210,8 @@ mod tests {
         let as_paged = walk_classic_page(&p, &PoolHeaderLayout::X64, true);
         assert_eq!(as_paged.outcome, ChainOutcome::NotBlockPage);
         assert!(as_paged.blocks.is_empty());
-        // Paged pool (PoolType 2 = PagedPool + 1).
-        let p = page(&[(0x80, 2, b"Pppp"), (0x80, 2, b"Qqqq")]);
+        // Paged pool (PoolType 3 = (PagedPool & 0x6D) | 2).
+        let p = page(&[(0x80, 3, b"Pppp"), (0x80, 3, b"Qqqq")]);
         let walked = walk_classic_page(&p, &PoolHeaderLayout::X64, true);
         assert_eq!(walked.outcome, ChainOutcome::Whole);
         assert_eq!(walked.blocks.len(), 2);
@@ -218,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_chain_that_does_not_end_at_the_page_end_or_starts_with_a_previous_size_is_no_chain() {
-        let mut p = page(&[(4, 1, b"Aaaa"), (0x10, 1, b"Bbbb")]);
+        let mut p = page(&[(4, 2, b"Aaaa"), (0x10, 2, b"Bbbb")]);
         // The block after 0x140 is 0xCC bytes: BlockSize 0xCC runs past the end.
         let walked = walk_classic_page(&p, &PoolHeaderLayout::X64, false);
         assert!(matches!(
@@ -246,11 +247,11 @@ mod tests {
     #[test]
     fn a_corrupted_header_breaks_the_chain_and_the_walk_resumes_after_it() {
         let mut p = page(&[
-            (4, 1, b"Aaaa"),
-            (4, 1, b"Bbbb"),
-            (8, 1, b"Cccc"),
-            (0x10, 1, b"Dddd"),
-            (0xE0, 1, b"Eeee"),
+            (4, 2, b"Aaaa"),
+            (4, 2, b"Bbbb"),
+            (8, 2, b"Cccc"),
+            (0x10, 2, b"Dddd"),
+            (0xE0, 2, b"Eeee"),
         ]);
         // Corrupt Cccc's header (offset 0x80): BlockSize 0.
         p[0x80 + 2] = 0;
@@ -277,7 +278,7 @@ mod tests {
             ]
         );
         // A PreviousSize that lies is a break too.
-        let mut p = page(&[(4, 1, b"Aaaa"), (4, 1, b"Bbbb"), (0xF8, 1, b"Cccc")]);
+        let mut p = page(&[(4, 2, b"Aaaa"), (4, 2, b"Bbbb"), (0xF8, 2, b"Cccc")]);
         p[0x80] = 5;
         let walked = walk_classic_page(&p, &PoolHeaderLayout::X64, false);
         assert!(matches!(

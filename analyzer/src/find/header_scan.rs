@@ -1,6 +1,6 @@
 //! The header-only rules for segment-heap pages (`segment-heap.md` §5.2, rules 1–5), used when the heap walk is
 //! impossible: a 16-byte aligned header of a wanted tag with `BlockSize` ≥ 2 that stays in its page, the in-use
-//! bit 0x2 of `PoolType` set and bit 0 (paged) matching the pool range, `PreviousSize` 0, a non-zero
+//! bit 0x2 of `PoolType` set and bit 0 (paged) matching the pool range if one is known, `PreviousSize` 0, a non-zero
 //! `ProcessBilled` for quota blocks, and the second header of a cache-aligned block (bit 0x4) folded into its
 //! first header. Whether such a block is allocated or free cannot be told from the header.
 
@@ -14,12 +14,14 @@ const CACHE_ALIGNED: u8 = 0x4;
 const QUOTA: u8 = 0x8;
 
 /// Whether the header at a tag hit breaks one of the rules.
-fn reject(offset: usize, header: &PoolHeader, paged: bool) -> bool {
+fn reject(offset: usize, header: &PoolHeader, paged: Option<bool>) -> bool {
     let size = header.size() as usize;
     if header.block_size < 2 || offset + size > PAGE_SIZE as usize {
         return true;
     }
-    if header.pool_type & IN_USE == 0 || (header.pool_type & PAGED == PAGED) != paged {
+    if header.pool_type & IN_USE == 0
+        || paged.is_some_and(|paged| (header.pool_type & PAGED == PAGED) != paged)
+    {
         return true;
     }
     if header.pool_type & QUOTA != 0 && header.process_billed == 0 {
@@ -32,12 +34,13 @@ fn reject(offset: usize, header: &PoolHeader, paged: bool) -> bool {
     header.previous_size != 0
 }
 
-/// Headers of wanted tags on one 4 KiB page of `paged` or nonpaged pool, as (offset, header).
+/// Headers of wanted tags on one 4 KiB page of paged (`Some(true)`), nonpaged (`Some(false)`) or unknown pool
+/// (`None`: the header's bit 0 decides), as (offset, header).
 pub fn scan_heap_page(
     page: &[u8],
     layout: &PoolHeaderLayout,
     tags: &TagSet,
-    paged: bool,
+    paged: Option<bool>,
 ) -> Vec<(usize, PoolHeader)> {
     let page = &page[..page.len().min(PAGE_SIZE as usize)];
     let mut out = Vec::new();
@@ -105,15 +108,20 @@ mod tests {
         put(&mut page, 0xA40, 4, 0x04, 0x6, b"Wnt1", 0); // its second header: folded in
         // A tag copy at offset 8 mod 16 is never a header.
         page[0xB08..0xB0C].copy_from_slice(b"Wnt1");
-        let found: Vec<usize> = scan_heap_page(&page, &PoolHeaderLayout::X64, &tags, false)
+        let found: Vec<usize> = scan_heap_page(&page, &PoolHeaderLayout::X64, &tags, Some(false))
             .into_iter()
             .map(|(o, _)| o)
             .collect();
         assert_eq!(found, vec![0x000, 0x150, 0x800, 0xA00]);
-        let paged: Vec<usize> = scan_heap_page(&page, &PoolHeaderLayout::X64, &tags, true)
+        let paged: Vec<usize> = scan_heap_page(&page, &PoolHeaderLayout::X64, &tags, Some(true))
             .into_iter()
             .map(|(o, _)| o)
             .collect();
         assert_eq!(paged, vec![0x2A0]);
+        let any: Vec<usize> = scan_heap_page(&page, &PoolHeaderLayout::X64, &tags, None)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        assert_eq!(any, vec![0x000, 0x150, 0x2A0, 0x800, 0xA00]);
     }
 }

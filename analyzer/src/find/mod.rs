@@ -48,6 +48,8 @@ use scan::{PageRule, ScanContext, plan_regions, scan_regions};
 pub const LAST_CLASSIC_BUILD: u32 = 17134;
 /// The first build whose pool is a segment heap (Windows 10 1809).
 pub const FIRST_SEGMENT_HEAP_BUILD: u32 = 17763;
+/// The lowest kernel-space address.
+const KERNEL_SPACE: u64 = 0xFFFF_8000_0000_0000;
 /// Most data bytes kept per block (`--bytes`).
 pub const MAX_KEEP_BYTES: usize = 0x1000;
 
@@ -125,6 +127,29 @@ impl PoolEra {
     }
 }
 
+/// Which pages the page counts cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScanArea {
+    /// The `KDDEBUGGER_DATA64` pool ranges.
+    PoolRanges,
+    /// The LFH and VS subsegments of the heap walk.
+    HeapSubsegments,
+    /// All of kernel space outside the loaded images (no pool ranges known).
+    KernelSpace,
+}
+
+impl ScanArea {
+    /// How pages of `pool` ("nonpaged" or "paged") in this area are named in messages.
+    pub fn pages_of(self, pool: &str) -> String {
+        match self {
+            ScanArea::PoolRanges => format!("{pool} pool pages"),
+            ScanArea::HeapSubsegments => format!("{pool} heap subsegment pages"),
+            ScanArea::KernelSpace => "kernel-space pages".to_string(),
+        }
+    }
+}
+
 /// How the small blocks were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -175,7 +200,9 @@ pub struct FindReport {
     pub nonpaged: Vec<FoundBlock>,
     /// Small blocks in paged pool, by address.
     pub paged: Vec<FoundBlock>,
-    /// Pool pages by state, nonpaged then paged.
+    /// What `pages` counts.
+    pub area: ScanArea,
+    /// Pool pages by state, nonpaged then paged (in [`ScanArea::KernelSpace`] both are the kernel's pages).
     pub pages: [PageCounts; 2],
     /// One reconciliation per tag.
     pub summaries: Vec<TagSummary>,
@@ -236,6 +263,7 @@ pub fn find_blocks(
     };
     let mut pages = [PageCounts::default(); 2];
     let mut found: Vec<FoundBlock>;
+    let mut area = ScanArea::PoolRanges;
 
     // The segment-heap walk, or why it is impossible.
     let walk = if era == PoolEra::SegmentHeap {
@@ -263,6 +291,7 @@ pub fn find_blocks(
             stats.file_reads = walked.file_reads;
             pages = walked.pages;
             found = walked.found;
+            area = ScanArea::HeapSubsegments;
             warnings.extend(problems.summary("heaps or segments left out of the walk"));
             warnings.extend(
                 walked
@@ -284,33 +313,55 @@ pub fn find_blocks(
                 ));
                 PageRule::HeapHeaders
             };
-            for p in &pool_ranges.problems {
-                warnings.push(p.clone());
-            }
-            if pool_ranges.ranges.is_empty() {
+            let mut exclude = Vec::new();
+            let areas: Vec<(u64, u64, Option<BlockPool>)> = if !pool_ranges.ranges.is_empty() {
+                warnings.extend(pool_ranges.problems.iter().cloned());
+                pool_ranges
+                    .ranges
+                    .iter()
+                    .map(|r| (r.start, r.end, Some(r.pool)))
+                    .collect()
+            } else if era == PoolEra::SegmentHeap {
+                warnings.push(format!(
+                    "no pool ranges ({}): every present kernel-space page outside the loaded images is scanned",
+                    pool_ranges.problems.join("; ")
+                ));
+                area = ScanArea::KernelSpace;
+                exclude = analysis
+                    .modules()
+                    .modules
+                    .iter()
+                    .map(|m| (m.base, m.base.saturating_add(u64::from(m.size))))
+                    .collect();
+                exclude.push((
+                    kernel.base,
+                    kernel.base.saturating_add(u64::from(kernel.size)),
+                ));
+                exclude.sort_unstable();
+                vec![(KERNEL_SPACE, u64::MAX, None)]
+            } else {
                 return Err(FindError::NothingToScan(format!(
                     "no pool ranges to scan: {}",
                     pool_ranges.problems.join("; ")
                 )));
-            }
+            };
             let mut tables = PageTables::new(frames.reader()?, dtb);
             let mut table_problems = Problems::default();
-            let jobs = plan_regions(
-                &mut tables,
-                &pool_ranges.ranges,
-                &mut pages,
-                &mut table_problems,
-            );
+            let jobs = plan_regions(&mut tables, &areas, &mut pages, &mut table_problems);
             warnings.extend(table_problems.summary("pool page tables not in the dump"));
             let cx = ScanContext {
                 rule,
                 header: &pool_header,
                 tags: &options.tags,
                 keep_bytes: options.keep_bytes,
+                exclude: &exclude,
             };
             let scanned = scan_regions(&frames, dtb, &jobs, &cx, threads)?;
             for (a, b) in pages.iter_mut().zip(scanned.pages.iter()) {
                 a.merge(b);
+            }
+            if area == ScanArea::KernelSpace {
+                pages[1] = pages[0];
             }
             stats.pages_read = scanned.pages_scanned;
             stats.chain_pages = scanned.chain_pages;
@@ -355,6 +406,7 @@ pub fn find_blocks(
     let facts = summary::ScanFacts {
         pages,
         state_unknown: method == FindMethod::HeaderScan,
+        area,
         segment_heap: era == PoolEra::SegmentHeap,
     };
     let summaries = summary::summarize(
@@ -385,6 +437,7 @@ pub fn find_blocks(
         big,
         nonpaged,
         paged,
+        area,
         pages,
         summaries,
         stats,

@@ -270,6 +270,9 @@ impl<'d> PageTables<'d> {
                 }
                 continue;
             }
+            if level == 4 && (entry & FRAME_MASK) / PAGE_SIZE == self.pml4 {
+                continue; // the self-map: page tables, not data
+            }
             match level {
                 4 => self.walk_level(
                     (entry & FRAME_MASK) / PAGE_SIZE,

@@ -15,7 +15,6 @@ use super::header_scan::scan_heap_page;
 use super::page_tables::{PageState, PageTables, REGION_SIZE, Region};
 use super::physical::DumpFrames;
 use super::pool_header::{POOL_HEADER_SIZE, PoolHeader, PoolHeaderLayout, TagSet};
-use super::ranges::PoolRange;
 use crate::dump::PAGE_SIZE;
 
 /// Which rules a page is scanned with.
@@ -36,26 +35,26 @@ pub struct RegionJob {
     pub start: u64,
     /// One past the last.
     pub end: u64,
-    /// The range's pool.
-    pub pool: BlockPool,
+    /// The range's pool (`None` when scanning all of kernel space: each header says).
+    pub pool: Option<BlockPool>,
 }
 
-/// Lists the regions of `ranges`, and counts the pages whose upper page tables are missing from the dump.
+/// Lists the regions of `ranges` (pool ranges, or kernel space with pool `None`), and counts the pages whose
+/// upper page tables are missing from the dump.
 pub fn plan_regions(
     tables: &mut PageTables<'_>,
-    ranges: &[PoolRange],
+    ranges: &[(u64, u64, Option<BlockPool>)],
     missing: &mut [PageCounts; 2],
     problems: &mut Problems,
 ) -> Vec<RegionJob> {
     let mut jobs = Vec::new();
-    for range in ranges {
-        let pool = range.pool;
-        let slot = usize::from(pool.is_paged());
+    for &(range_start, range_end, pool) in ranges {
+        let slot = usize::from(pool.is_some_and(BlockPool::is_paged));
         let mut each = |region: Region| {
             jobs.push(RegionJob {
                 region,
-                start: region.va.max(range.start),
-                end: (region.va + REGION_SIZE).min(range.end),
+                start: region.va.max(range_start),
+                end: (region.va + REGION_SIZE).min(range_end),
                 pool,
             });
         };
@@ -63,7 +62,7 @@ pub fn plan_regions(
             missing[slot].not_in_dump += bytes / PAGE_SIZE;
             problems.push(|| format!("{from:#x}..{:#x}: {fault}", from + bytes));
         };
-        tables.regions(range.start, range.end, &mut each, &mut absent);
+        tables.regions(range_start, range_end, &mut each, &mut absent);
     }
     jobs
 }
@@ -109,6 +108,15 @@ pub struct ScanContext<'a> {
     pub tags: &'a TagSet,
     /// Bytes of data to keep after each header.
     pub keep_bytes: usize,
+    /// Address ranges not to scan (loaded images), sorted by start.
+    pub exclude: &'a [(u64, u64)],
+}
+
+impl ScanContext<'_> {
+    fn excluded(&self, va: u64) -> bool {
+        let i = self.exclude.partition_point(|&(start, _)| start <= va);
+        i > 0 && va < self.exclude[i - 1].1
+    }
 }
 
 /// Scans `jobs` on `threads` threads, each with its own mapping of the dump and its own table cache.
@@ -160,11 +168,14 @@ fn scan_region(
     buf: &mut [u8],
     out: &mut RegionScan,
 ) {
-    let states = tables.pages(&job.region);
-    let slot = usize::from(job.pool.is_paged());
+    let mut states = tables.pages(&job.region);
+    let slot = usize::from(job.pool.is_some_and(BlockPool::is_paged));
     let first = ((job.start - job.region.va) / PAGE_SIZE) as usize;
     let last = (job.end - job.region.va).div_ceil(PAGE_SIZE) as usize;
-    for state in &states[first..last] {
+    for (i, state) in states.iter_mut().enumerate().take(last).skip(first) {
+        if !cx.exclude.is_empty() && cx.excluded(job.region.va + i as u64 * PAGE_SIZE) {
+            *state = PageState::Unmapped;
+        }
         out.pages[slot].add(*state);
     }
     let mut i = first;
@@ -208,11 +219,18 @@ fn keep(page: &[u8], offset: usize, header: &PoolHeader, keep_bytes: usize) -> V
     page.get(data..end).map(<[u8]>::to_vec).unwrap_or_default()
 }
 
-fn scan_page(page: &[u8], va: u64, pool: BlockPool, cx: &ScanContext<'_>, out: &mut RegionScan) {
+fn scan_page(
+    page: &[u8],
+    va: u64,
+    pool: Option<BlockPool>,
+    cx: &ScanContext<'_>,
+    out: &mut RegionScan,
+) {
     out.pages_scanned += 1;
-    let paged = pool.is_paged();
     match cx.rule {
         PageRule::ClassicChains => {
+            let Some(pool) = pool else { return };
+            let paged = pool.is_paged();
             let walked = walk_classic_page(page, cx.header, paged);
             match &walked.outcome {
                 ChainOutcome::Whole => out.chain_pages += 1,
@@ -251,7 +269,13 @@ fn scan_page(page: &[u8], va: u64, pool: BlockPool, cx: &ScanContext<'_>, out: &
             }
         }
         PageRule::HeapHeaders => {
+            let paged = pool.map(BlockPool::is_paged);
             for (offset, header) in scan_heap_page(page, cx.header, cx.tags, paged) {
+                let pool = pool.unwrap_or(if header.pool_type & 1 == 1 {
+                    BlockPool::Paged
+                } else {
+                    BlockPool::Nonpaged
+                });
                 out.found.push(FoundBlock {
                     va: va + offset as u64,
                     size: header.size(),

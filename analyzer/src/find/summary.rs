@@ -95,6 +95,8 @@ pub struct ScanFacts {
     pub state_unknown: bool,
     /// Whether the pool is a segment heap.
     pub segment_heap: bool,
+    /// What the page counts cover.
+    pub area: super::ScanArea,
 }
 
 /// Builds one summary per tag: every tag found, plus every tracker tag the patterns match that has outstanding
@@ -174,23 +176,21 @@ fn explain(
     if found < outstanding {
         let missing = outstanding - found;
         let mut why = Vec::new();
+        let pages_of = facts.area.pages_of(pool);
         if pages.not_in_dump > 0 {
             why.push(format!(
-                "{} of {} {pool} pool pages ({}) are not in the dump",
+                "{} of {} {pages_of} ({}) are not in the dump",
                 pages.not_in_dump,
                 pages.total(),
                 percent(pages.not_in_dump, pages.total())
             ));
         }
         if pages.paged_out > 0 {
-            why.push(format!(
-                "{} {pool} pool pages are paged out",
-                pages.paged_out
-            ));
+            why.push(format!("{} {pages_of} are paged out", pages.paged_out));
         }
         if why.is_empty() {
             why.push(format!(
-                "every {pool} pool page is in the dump, so the tracker counts more than the pool holds: allocations \
+                "all {pages_of} are in the dump, so the tracker counts more than the pool holds: allocations \
                  outside the pool walked (session or special pool) or a corrupted tracker"
             ));
         }
@@ -268,6 +268,7 @@ mod tests {
             pages: [PageCounts::default(); 2],
             state_unknown: false,
             segment_heap: false,
+            area: crate::find::ScanArea::PoolRanges,
         };
         facts.pages[1] = PageCounts {
             present: 997,
@@ -313,6 +314,7 @@ mod tests {
             pages: [PageCounts::default(); 2],
             state_unknown: true,
             segment_heap: true,
+            area: crate::find::ScanArea::KernelSpace,
         };
         let s = summarize(&found, Some(&tracker), None, &|_| true, &facts);
         assert_eq!(s[0].nonpaged.unknown, 2);

@@ -1,6 +1,7 @@
 //! Reports: the `!poolused` table in WinDbg's text format, JSON and CSV.
 
 pub mod bigpool;
+pub mod find;
 pub mod machine;
 pub mod select;
 pub mod symbols;
