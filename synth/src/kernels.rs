@@ -4,7 +4,8 @@
 //! (`synth/kernel/src/`) and committed under `synth/kernel/store/` in symbol-store layout. Like a
 //! real public kernel PDB, each PDB names the pool globals only through public symbols (`S_PUB32`)
 //! and carries full type records for `_POOL_TRACKER_TABLE`, `_POOL_TRACKER_BIG_PAGES`,
-//! `_POOL_HEADER`, `_LIST_ENTRY`, `_KPROCESS`, `_EPROCESS` and (except 24H2) `_MM_SESSION_SPACE`.
+//! `_POOL_HEADER`, `_LIST_ENTRY`, `_KPROCESS`, `_EPROCESS`, (except 24H2) `_MM_SESSION_SPACE`, and in
+//! the segment-heap eras the heap types of [`SegmentHeapLayouts`].
 //! The process and session types hold a few real members at their real offsets and are padded to
 //! their real sizes ([`FakeKernel::process_layout_source`] says where each value comes from).
 //! GUID and age are rewritten after linking: the image's RSDS
@@ -22,6 +23,14 @@ use std::path::{Path, PathBuf};
 #[rustfmt::skip]
 #[path = "kernels_generated.rs"]
 mod generated;
+mod segment_heap;
+
+pub use segment_heap::{
+    HeapGlobalsLayout, HeapManagerLayout, LfhEncodedOffsetsLayout, LfhSubsegmentLayout,
+    PageSegmentLayout, PoolNodeLayout, PoolStateLayout, RangeDescriptorLayout, SegContextLayout,
+    SegmentHeapLayout, SegmentHeapLayouts, VsChunkHeaderLayout, VsChunkHeaderSizeLayout,
+    VsSubsegmentLayout,
+};
 
 /// A plain struct member: byte offset and width in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +267,10 @@ pub struct FakeKernel {
     /// Where the process and session layouts come from (which real kernel's symbols) and which
     /// values are assumed.
     pub process_layout_source: &'static str,
+    /// The segment-heap types (`_EX_POOL_HEAP_MANAGER_STATE` … `_HEAP_VS_CHUNK_HEADER_SIZE`) of the eras whose
+    /// kernel pool is a segment heap (19041, 22000, 26100; their PDBs also name `ExPoolState` and
+    /// `RtlpHpHeapGlobals`); `None` for the classic-pool eras (7601, 14393).
+    pub segment_heap: Option<SegmentHeapLayouts>,
 }
 
 impl FakeKernel {

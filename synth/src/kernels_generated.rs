@@ -3,8 +3,11 @@
 // C compiler and llvm-pdbutil checked against the built fixtures).
 
 use super::{
-    BigPageLayout, BitField, EprocessLayout, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout,
-    SessionSpaceLayout, TrackerLayout,
+    BigPageLayout, BitField, EprocessLayout, FakeKernel, Field, GlobalSymbol, HeapGlobalsLayout,
+    HeapManagerLayout, LfhEncodedOffsetsLayout, LfhSubsegmentLayout, PageSegmentLayout,
+    PoolHeaderLayout, PoolNodeLayout, PoolStateLayout, RangeDescriptorLayout, SegContextLayout,
+    SegmentHeapLayout, SegmentHeapLayouts, SessionSpaceLayout, TrackerLayout, VsChunkHeaderLayout,
+    VsChunkHeaderSizeLayout, VsSubsegmentLayout,
 };
 
 /// Every fake kernel, in the generator's ERAS order (new eras are appended).
@@ -12,8 +15,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w10-1607",
         build: 14393,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/1F878A199000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/1F878A199000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/BD5023609000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/BD5023609000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/5C94296A67B754C62CCC4EAE92D6EEFD1/ntkrnlmp.pdb"
         ),
@@ -27,7 +30,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x2,
         image_base: 0x140000000,
         size_of_image: 0x9000,
-        time_date_stamp: 0x1f878a19,
+        time_date_stamp: 0xbd502360,
         tracker_entry_size: 0x28,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -284,12 +287,13 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
             }),
         },
         process_layout_source: "ISF 10.0.14393.6343 (PoolTags is an inline UCHAR[0x2000] the fixture leaves zero)",
+        segment_heap: None,
     },
     FakeKernel {
         era: "w10-2004",
         build: 19041,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/EE469425e000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/EE469425e000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/DA8448AA94000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/DA8448AA94000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/C7C2845565635970EC03F7B72E76E14A2/ntkrnlmp.pdb"
         ),
@@ -302,8 +306,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         age: 0x2,
         pdb_stream_age: 0x3,
         image_base: 0x140000000,
-        size_of_image: 0xe000,
-        time_date_stamp: 0xee469425,
+        size_of_image: 0x94000,
+        time_date_stamp: 0xda8448aa,
         tracker_entry_size: 0x38,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -403,6 +407,16 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
                 name: "PsInitialSystemProcess",
                 rva: 0xd440,
                 size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExPoolState",
+                rva: 0xd4c0,
+                size: 0x86940,
+            },
+            GlobalSymbol {
+                name: "RtlpHpHeapGlobals",
+                rva: 0xd488,
+                size: 0x38,
             },
         ],
         tracker: TrackerLayout {
@@ -560,12 +574,313 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
             }),
         },
         process_layout_source: "ISF 10.0.19041.3570 (PoolTags is an inline UCHAR[0x4000] the fixture leaves zero)",
+        segment_heap: Some(SegmentHeapLayouts {
+            pool_state: PoolStateLayout {
+                size: 0x86940,
+                heap_manager: Field {
+                    offset: 0x0,
+                    size: 14544,
+                },
+                number_of_pools: Field {
+                    offset: 0x38d0,
+                    size: 4,
+                },
+                pool_node: Field {
+                    offset: 0x3900,
+                    size: 536576,
+                },
+                special_heaps: Field {
+                    offset: 0x86900,
+                    size: 32,
+                },
+            },
+            heap_manager: HeapManagerLayout {
+                size: 0x38d0,
+                globals: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+            },
+            pool_node: PoolNodeLayout {
+                size: 0x20c0,
+                heaps: Field {
+                    offset: 0x0,
+                    size: 32,
+                },
+            },
+            heap_globals: HeapGlobalsLayout {
+                size: 0x38,
+                heap_key: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                lfh_key: Field {
+                    offset: 0x8,
+                    size: 8,
+                },
+            },
+            segment_heap: SegmentHeapLayout {
+                size: 0x800,
+                signature: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                seg_contexts: Field {
+                    offset: 0x100,
+                    size: 384,
+                },
+                vs_context: Field {
+                    offset: 0x280,
+                    size: 192,
+                },
+                lfh_context: Field {
+                    offset: 0x340,
+                    size: 1216,
+                },
+            },
+            seg_context: SegContextLayout {
+                size: 0xc0,
+                segment_mask: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                unit_shift: Field {
+                    offset: 0x8,
+                    size: 1,
+                },
+                pages_per_unit_shift: Field {
+                    offset: 0x9,
+                    size: 1,
+                },
+                first_descriptor_index: Field {
+                    offset: 0xa,
+                    size: 1,
+                },
+                max_allocation_size: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                heap: Field {
+                    offset: 0x38,
+                    size: 8,
+                },
+                segment_list_head: Field {
+                    offset: 0x48,
+                    size: 16,
+                },
+                segment_count: Field {
+                    offset: 0x58,
+                    size: 8,
+                },
+            },
+            page_segment: PageSegmentLayout {
+                size: 0x2000,
+                desc_array: Field {
+                    offset: 0x0,
+                    size: 8192,
+                },
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                signature: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+            },
+            range_descriptor: RangeDescriptorLayout {
+                size: 0x20,
+                tree_signature: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+                unused_bytes: Field {
+                    offset: 0x4,
+                    size: 4,
+                },
+                range_flags: Field {
+                    offset: 0x18,
+                    size: 1,
+                },
+                committed_page_count: Field {
+                    offset: 0x19,
+                    size: 1,
+                },
+                unit_offset: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+                unit_size: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+            },
+            lfh_subsegment: LfhSubsegmentLayout {
+                size: 0x38,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                free_count: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                block_count: Field {
+                    offset: 0x22,
+                    size: 2,
+                },
+                free_hint: Field {
+                    offset: 0x24,
+                    size: 2,
+                },
+                location: Field {
+                    offset: 0x26,
+                    size: 1,
+                },
+                witheld_block_count: Field {
+                    offset: 0x27,
+                    size: 1,
+                },
+                block_offsets: Field {
+                    offset: 0x28,
+                    size: 4,
+                },
+                commit_unit_shift: Field {
+                    offset: 0x2c,
+                    size: 1,
+                },
+                commit_unit_count: Field {
+                    offset: 0x2d,
+                    size: 1,
+                },
+                commit_state_offset: Field {
+                    offset: 0x2e,
+                    size: 2,
+                },
+                block_bitmap: Field {
+                    offset: 0x30,
+                    size: 8,
+                },
+            },
+            lfh_encoded_offsets: LfhEncodedOffsetsLayout {
+                size: 0x4,
+                block_size: Field {
+                    offset: 0x0,
+                    size: 2,
+                },
+                first_block_offset: Field {
+                    offset: 0x2,
+                    size: 2,
+                },
+                encoded_data: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+            },
+            vs_subsegment: VsSubsegmentLayout {
+                size: 0x28,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                commit_bitmap: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+                commit_lock: Field {
+                    offset: 0x18,
+                    size: 8,
+                },
+                subsegment_size: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                signature: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 0,
+                    bit_length: 15,
+                },
+                full_commit: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 15,
+                    bit_length: 1,
+                },
+            },
+            vs_chunk_header: VsChunkHeaderLayout {
+                size: 0x10,
+                sizes: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                allocated_chunk_bits: Field {
+                    offset: 0x8,
+                    size: 4,
+                },
+                encoded_segment_page_offset: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 8,
+                },
+                unused_bytes: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 8,
+                    bit_length: 1,
+                },
+                skip_during_walk: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 9,
+                    bit_length: 1,
+                },
+                spare: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 10,
+                    bit_length: 22,
+                },
+            },
+            vs_chunk_header_size: VsChunkHeaderSizeLayout {
+                size: 0x8,
+                header_bits: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                memory_cost: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                unsafe_size: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 16,
+                },
+                unsafe_prev_size: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                allocated: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 8,
+                },
+            },
+        }),
     },
     FakeKernel {
         era: "w11-21h2",
         build: 22000,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/0D8B566713000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/0D8B566713000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/4ECDDA459a000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/4ECDDA459a000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/A654EFE2C45321D46D3974E0DAC2B0291A/ntkrnlmp.pdb"
         ),
@@ -578,8 +893,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         age: 0x1a,
         pdb_stream_age: 0x1b,
         image_base: 0x140000000,
-        size_of_image: 0x13000,
-        time_date_stamp: 0x0d8b5667,
+        size_of_image: 0x9a000,
+        time_date_stamp: 0x4ecdda45,
         tracker_entry_size: 0x50,
         big_page_entry_size: 0x20,
         pool_header_size: 0x10,
@@ -674,6 +989,16 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
                 name: "PsInitialSystemProcess",
                 rva: 0x12b98,
                 size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExPoolState",
+                rva: 0x12c40,
+                size: 0x86940,
+            },
+            GlobalSymbol {
+                name: "RtlpHpHeapGlobals",
+                rva: 0x12bc8,
+                size: 0x40,
             },
         ],
         tracker: TrackerLayout {
@@ -840,12 +1165,313 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
             pool_tags_inline: None,
         },
         process_layout_source: "ISF 10.0.22000.2538 (PoolTags is a pointer to the session tracker table)",
+        segment_heap: Some(SegmentHeapLayouts {
+            pool_state: PoolStateLayout {
+                size: 0x86940,
+                heap_manager: Field {
+                    offset: 0x0,
+                    size: 14560,
+                },
+                number_of_pools: Field {
+                    offset: 0x38e0,
+                    size: 4,
+                },
+                pool_node: Field {
+                    offset: 0x3900,
+                    size: 536576,
+                },
+                special_heaps: Field {
+                    offset: 0x86900,
+                    size: 32,
+                },
+            },
+            heap_manager: HeapManagerLayout {
+                size: 0x38e0,
+                globals: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+            },
+            pool_node: PoolNodeLayout {
+                size: 0x20c0,
+                heaps: Field {
+                    offset: 0x0,
+                    size: 32,
+                },
+            },
+            heap_globals: HeapGlobalsLayout {
+                size: 0x40,
+                heap_key: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                lfh_key: Field {
+                    offset: 0x8,
+                    size: 8,
+                },
+            },
+            segment_heap: SegmentHeapLayout {
+                size: 0x840,
+                signature: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                seg_contexts: Field {
+                    offset: 0x140,
+                    size: 384,
+                },
+                vs_context: Field {
+                    offset: 0x2c0,
+                    size: 192,
+                },
+                lfh_context: Field {
+                    offset: 0x380,
+                    size: 1216,
+                },
+            },
+            seg_context: SegContextLayout {
+                size: 0xc0,
+                segment_mask: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                unit_shift: Field {
+                    offset: 0x8,
+                    size: 1,
+                },
+                pages_per_unit_shift: Field {
+                    offset: 0x9,
+                    size: 1,
+                },
+                first_descriptor_index: Field {
+                    offset: 0xa,
+                    size: 1,
+                },
+                max_allocation_size: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                heap: Field {
+                    offset: 0x38,
+                    size: 8,
+                },
+                segment_list_head: Field {
+                    offset: 0x48,
+                    size: 16,
+                },
+                segment_count: Field {
+                    offset: 0x58,
+                    size: 8,
+                },
+            },
+            page_segment: PageSegmentLayout {
+                size: 0x2000,
+                desc_array: Field {
+                    offset: 0x0,
+                    size: 8192,
+                },
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                signature: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+            },
+            range_descriptor: RangeDescriptorLayout {
+                size: 0x20,
+                tree_signature: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+                unused_bytes: Field {
+                    offset: 0x4,
+                    size: 4,
+                },
+                range_flags: Field {
+                    offset: 0x18,
+                    size: 1,
+                },
+                committed_page_count: Field {
+                    offset: 0x19,
+                    size: 1,
+                },
+                unit_offset: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+                unit_size: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+            },
+            lfh_subsegment: LfhSubsegmentLayout {
+                size: 0x38,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                free_count: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                block_count: Field {
+                    offset: 0x22,
+                    size: 2,
+                },
+                free_hint: Field {
+                    offset: 0x24,
+                    size: 2,
+                },
+                location: Field {
+                    offset: 0x26,
+                    size: 1,
+                },
+                witheld_block_count: Field {
+                    offset: 0x27,
+                    size: 1,
+                },
+                block_offsets: Field {
+                    offset: 0x28,
+                    size: 4,
+                },
+                commit_unit_shift: Field {
+                    offset: 0x2c,
+                    size: 1,
+                },
+                commit_unit_count: Field {
+                    offset: 0x2d,
+                    size: 1,
+                },
+                commit_state_offset: Field {
+                    offset: 0x2e,
+                    size: 2,
+                },
+                block_bitmap: Field {
+                    offset: 0x30,
+                    size: 8,
+                },
+            },
+            lfh_encoded_offsets: LfhEncodedOffsetsLayout {
+                size: 0x4,
+                block_size: Field {
+                    offset: 0x0,
+                    size: 2,
+                },
+                first_block_offset: Field {
+                    offset: 0x2,
+                    size: 2,
+                },
+                encoded_data: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+            },
+            vs_subsegment: VsSubsegmentLayout {
+                size: 0x28,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                commit_bitmap: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+                commit_lock: Field {
+                    offset: 0x18,
+                    size: 8,
+                },
+                subsegment_size: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                signature: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 0,
+                    bit_length: 15,
+                },
+                full_commit: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 15,
+                    bit_length: 1,
+                },
+            },
+            vs_chunk_header: VsChunkHeaderLayout {
+                size: 0x10,
+                sizes: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                allocated_chunk_bits: Field {
+                    offset: 0x8,
+                    size: 4,
+                },
+                encoded_segment_page_offset: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 8,
+                },
+                unused_bytes: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 8,
+                    bit_length: 1,
+                },
+                skip_during_walk: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 9,
+                    bit_length: 1,
+                },
+                spare: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 10,
+                    bit_length: 22,
+                },
+            },
+            vs_chunk_header_size: VsChunkHeaderSizeLayout {
+                size: 0x8,
+                header_bits: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                memory_cost: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                unsafe_size: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 16,
+                },
+                unsafe_prev_size: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                allocated: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 8,
+                },
+            },
+        }),
     },
     FakeKernel {
         era: "w7-sp1",
         build: 7601,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/D02D2ACF7000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/D02D2ACF7000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/60C343637000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/60C343637000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/F51CB123444B7EB84235CDD97DF7F1113/ntkrnlmp.pdb"
         ),
@@ -859,7 +1485,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x4,
         image_base: 0x140000000,
         size_of_image: 0x7000,
-        time_date_stamp: 0xd02d2acf,
+        time_date_stamp: 0x60c34363,
         tracker_entry_size: 0x28,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -1101,12 +1727,13 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
             pool_tags_inline: None,
         },
         process_layout_source: "ISF 6.1.7601.24540 (Session is void *; no PoolTags in _MM_SESSION_SPACE)",
+        segment_heap: None,
     },
     FakeKernel {
         era: "w11-24h2",
         build: 26100,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/B797C11316000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/B797C11316000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/C3D5DF7D9c000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/C3D5DF7D9c000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/D4AF21804C1A5B6D0AACF4AF87D5BA922B/ntkrnlmp.pdb"
         ),
@@ -1119,8 +1746,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         age: 0x2b,
         pdb_stream_age: 0x2c,
         image_base: 0x140000000,
-        size_of_image: 0x16000,
-        time_date_stamp: 0xb797c113,
+        size_of_image: 0x9c000,
+        time_date_stamp: 0xc3d5df7d,
         tracker_entry_size: 0x50,
         big_page_entry_size: 0x20,
         pool_header_size: 0x10,
@@ -1215,6 +1842,16 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
                 name: "PsInitialSystemProcess",
                 rva: 0x150c0,
                 size: 0x8,
+            },
+            GlobalSymbol {
+                name: "ExPoolState",
+                rva: 0x15180,
+                size: 0x86980,
+            },
+            GlobalSymbol {
+                name: "RtlpHpHeapGlobals",
+                rva: 0x15108,
+                size: 0x40,
             },
         ],
         tracker: TrackerLayout {
@@ -1381,5 +2018,306 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
             pool_tags_inline: None,
         },
         process_layout_source: "ntdiff 24H2 (26100) _EPROCESS/_KPROCESS; Session points to _PSP_SESSION_SPACE, which has no members in the PDB, and there is no _MM_SESSION_SPACE: the fixture writes 22000's layout (size 0x3C0, SessionId @0x8, PoolTags @0x380), an assumption",
+        segment_heap: Some(SegmentHeapLayouts {
+            pool_state: PoolStateLayout {
+                size: 0x86980,
+                heap_manager: Field {
+                    offset: 0x0,
+                    size: 14560,
+                },
+                number_of_pools: Field {
+                    offset: 0x3910,
+                    size: 4,
+                },
+                pool_node: Field {
+                    offset: 0x3940,
+                    size: 536576,
+                },
+                special_heaps: Field {
+                    offset: 0x86940,
+                    size: 32,
+                },
+            },
+            heap_manager: HeapManagerLayout {
+                size: 0x38e0,
+                globals: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+            },
+            pool_node: PoolNodeLayout {
+                size: 0x20c0,
+                heaps: Field {
+                    offset: 0x0,
+                    size: 32,
+                },
+            },
+            heap_globals: HeapGlobalsLayout {
+                size: 0x40,
+                heap_key: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                lfh_key: Field {
+                    offset: 0x8,
+                    size: 8,
+                },
+            },
+            segment_heap: SegmentHeapLayout {
+                size: 0xa40,
+                signature: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                seg_contexts: Field {
+                    offset: 0x140,
+                    size: 384,
+                },
+                vs_context: Field {
+                    offset: 0x2c0,
+                    size: 192,
+                },
+                lfh_context: Field {
+                    offset: 0x380,
+                    size: 1728,
+                },
+            },
+            seg_context: SegContextLayout {
+                size: 0xc0,
+                segment_mask: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                unit_shift: Field {
+                    offset: 0x8,
+                    size: 1,
+                },
+                pages_per_unit_shift: Field {
+                    offset: 0x9,
+                    size: 1,
+                },
+                first_descriptor_index: Field {
+                    offset: 0xa,
+                    size: 1,
+                },
+                max_allocation_size: Field {
+                    offset: 0x10,
+                    size: 4,
+                },
+                heap: Field {
+                    offset: 0x38,
+                    size: 8,
+                },
+                segment_list_head: Field {
+                    offset: 0x48,
+                    size: 16,
+                },
+                segment_count: Field {
+                    offset: 0x58,
+                    size: 8,
+                },
+            },
+            page_segment: PageSegmentLayout {
+                size: 0x2000,
+                desc_array: Field {
+                    offset: 0x0,
+                    size: 8192,
+                },
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                signature: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+            },
+            range_descriptor: RangeDescriptorLayout {
+                size: 0x20,
+                tree_signature: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+                unused_bytes: Field {
+                    offset: 0x4,
+                    size: 4,
+                },
+                range_flags: Field {
+                    offset: 0x18,
+                    size: 1,
+                },
+                committed_page_count: Field {
+                    offset: 0x19,
+                    size: 1,
+                },
+                unit_offset: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+                unit_size: Field {
+                    offset: 0x1f,
+                    size: 1,
+                },
+            },
+            lfh_subsegment: LfhSubsegmentLayout {
+                size: 0x38,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                free_count: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                block_count: Field {
+                    offset: 0x22,
+                    size: 2,
+                },
+                free_hint: Field {
+                    offset: 0x24,
+                    size: 2,
+                },
+                location: Field {
+                    offset: 0x26,
+                    size: 1,
+                },
+                witheld_block_count: Field {
+                    offset: 0x27,
+                    size: 1,
+                },
+                block_offsets: Field {
+                    offset: 0x28,
+                    size: 4,
+                },
+                commit_unit_shift: Field {
+                    offset: 0x2c,
+                    size: 1,
+                },
+                commit_unit_count: Field {
+                    offset: 0x2d,
+                    size: 1,
+                },
+                commit_state_offset: Field {
+                    offset: 0x2e,
+                    size: 2,
+                },
+                block_bitmap: Field {
+                    offset: 0x30,
+                    size: 8,
+                },
+            },
+            lfh_encoded_offsets: LfhEncodedOffsetsLayout {
+                size: 0x4,
+                block_size: Field {
+                    offset: 0x0,
+                    size: 2,
+                },
+                first_block_offset: Field {
+                    offset: 0x2,
+                    size: 2,
+                },
+                encoded_data: Field {
+                    offset: 0x0,
+                    size: 4,
+                },
+            },
+            vs_subsegment: VsSubsegmentLayout {
+                size: 0x28,
+                list_entry: Field {
+                    offset: 0x0,
+                    size: 16,
+                },
+                commit_bitmap: Field {
+                    offset: 0x10,
+                    size: 8,
+                },
+                commit_lock: Field {
+                    offset: 0x18,
+                    size: 8,
+                },
+                subsegment_size: Field {
+                    offset: 0x20,
+                    size: 2,
+                },
+                signature: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 0,
+                    bit_length: 15,
+                },
+                full_commit: BitField {
+                    offset: 0x22,
+                    unit_size: 2,
+                    bit_position: 15,
+                    bit_length: 1,
+                },
+            },
+            vs_chunk_header: VsChunkHeaderLayout {
+                size: 0x10,
+                sizes: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                allocated_chunk_bits: Field {
+                    offset: 0x8,
+                    size: 4,
+                },
+                encoded_segment_page_offset: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 8,
+                },
+                unused_bytes: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 8,
+                    bit_length: 1,
+                },
+                skip_during_walk: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 9,
+                    bit_length: 1,
+                },
+                spare: BitField {
+                    offset: 0x8,
+                    unit_size: 4,
+                    bit_position: 10,
+                    bit_length: 22,
+                },
+            },
+            vs_chunk_header_size: VsChunkHeaderSizeLayout {
+                size: 0x8,
+                header_bits: Field {
+                    offset: 0x0,
+                    size: 8,
+                },
+                memory_cost: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                unsafe_size: BitField {
+                    offset: 0x0,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 16,
+                },
+                unsafe_prev_size: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 0,
+                    bit_length: 16,
+                },
+                allocated: BitField {
+                    offset: 0x4,
+                    unit_size: 4,
+                    bit_position: 16,
+                    bit_length: 8,
+                },
+            },
+        }),
     },
 ];

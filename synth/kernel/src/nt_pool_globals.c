@@ -133,6 +133,13 @@ ULONG PoolHitTag = 0;
 /* A LONG on its own cache line, as in the real kernel. */
 _Alignas(64) LONG ExpPoolBigEntriesInUse = 0;
 
+#if defined(POOLTOP_SEGMENT_HEAP)
+/* The pool's heap state (nodes, heaps) and the heap keys; ExPoolState.HeapManager.Globals points to
+ * RtlpHpHeapGlobals. The dump writer fills both in. */
+RTLP_HP_HEAP_GLOBALS RtlpHpHeapGlobals = {0};
+_Alignas(64) EX_POOL_HEAP_MANAGER_STATE ExPoolState = {0};
+#endif
+
 /* ---- code ---- */
 
 /* Stand-ins for two well-known exports; the bodies only keep the globals referenced. */
@@ -159,6 +166,9 @@ ULONGLONG KiSystemStartup(void) {
         + (ULONGLONG)PsActiveProcessHead.Flink + (ULONGLONG)PsInitialSystemProcess;
 #if !defined(POOLTOP_WIN11_LAYOUTS)
     sum += (ULONGLONG)ExpSessionPoolTrackTable;
+#endif
+#if defined(POOLTOP_SEGMENT_HEAP)
+    sum += RtlpHpHeapGlobals.HeapKey + ExPoolState.NumberOfPools;
 #endif
     return sum;
 }

@@ -14,7 +14,8 @@
  * headers). The generator (tools/regen.py) checks every offset and size below with _Static_assert
  * against the same table it writes into synth/src/kernels_generated.rs, and re-checks the emitted
  * CodeView records. The process and session types (_KPROCESS, _EPROCESS, _MM_SESSION_SPACE) are
- * generated from that table into pooltop_process_types.h.
+ * generated from that table into pooltop_process_types.h, the segment-heap types of the 19041,
+ * 22000 and 26100 eras into pooltop_heap_types.h.
  */
 #ifndef POOLTOP_NT_POOL_TYPES_H
 #define POOLTOP_NT_POOL_TYPES_H
@@ -22,6 +23,11 @@
 #if defined(POOLTOP_ERA_W7_SP1) + defined(POOLTOP_ERA_W10_1607) + defined(POOLTOP_ERA_W10_2004) \
     + defined(POOLTOP_ERA_W11_21H2) + defined(POOLTOP_ERA_W11_24H2) != 1
 #error "define exactly one of POOLTOP_ERA_W7_SP1, _W10_1607, _W10_2004, _W11_21H2, _W11_24H2"
+#endif
+
+/* The kernel pool is a segment heap (nt!ExPoolState) from 19H1 on. */
+#if defined(POOLTOP_ERA_W10_2004) || defined(POOLTOP_ERA_W11_21H2) || defined(POOLTOP_ERA_W11_24H2)
+#define POOLTOP_SEGMENT_HEAP 1
 #endif
 
 /* The 0x50-byte tracker and the 0x20-byte big-page entry (Server 2022 / Windows 11 onwards). */
@@ -48,6 +54,11 @@ typedef struct _LIST_ENTRY {
 } LIST_ENTRY, *PLIST_ENTRY;    /* 0x10 */
 
 #include "pooltop_process_types.h"
+
+/* The segment-heap types of 19041 and later (_EX_POOL_HEAP_MANAGER_STATE, _SEGMENT_HEAP, page
+ * segments, range descriptors, LFH/VS subsegments, VS chunk headers), generated from the table;
+ * empty for the classic-pool eras. */
+#include "pooltop_heap_types.h"
 
 #if defined(POOLTOP_ERA_W7_SP1) || defined(POOLTOP_ERA_W10_1607)
 /* x64 from Server 2003 SP1 up to Windows 10 1703. */

@@ -3,8 +3,9 @@
 Run through ../regen.sh. For every era this script
   1. copies the C sources into a private temporary directory, writes the process/session types
      (_KPROCESS, _EPROCESS, _MM_SESSION_SPACE: a few real fields at their real offsets, padded to the
-     real size) and two headers of _Static_asserts generated from the ERAS table below (struct sizes,
-     field offsets, global sizes),
+     real size), the segment-heap types of 19041/22000/26100 (_EX_POOL_HEAP_MANAGER_STATE down to
+     _HEAP_VS_CHUNK_HEADER_SIZE, with unions, anonymous unions and bitfields) and two headers of
+     _Static_asserts generated from the ERAS table below (struct sizes, field offsets, global sizes),
   2. compiles the globals without debug info and the types with CodeView, links with lld-link
      (twice, in two differently named directories, and insists on identical bytes),
   3. reads every global's RVA from the lld /map file,
@@ -63,9 +64,23 @@ class Field:
 
 @dataclass(frozen=True)
 class Layout:
+    """A struct (or, with kind "union", a union) as the PDB describes it.
+
+    Members of generated layouts (every field has a `c_type`) may overlap: the generator emits
+    anonymous unions and structs for them (CodeView flattens those into the parent's member list,
+    as in real PDBs), bitfields of one storage unit as one run, and `UCHAR Reserved<offset>`
+    padding in every gap.
+    """
+
     c_name: str
     size: int
     fields: tuple[Field, ...]
+    kind: str = "struct"
+
+    @property
+    def c_ref(self) -> str:
+        """How C code names the type: `struct _X` or `union _X`."""
+        return f"{self.kind} {self.c_name}"
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -102,6 +117,8 @@ class Era:
     pool_header: Layout
     process: ProcessTypes
     globals: tuple[tuple[str, int], ...]
+    # The segment-heap types (19041 and later), in C definition order; None for classic-pool eras.
+    heap: HeapTypes | None = None
 
     @property
     def guid(self) -> bytes:
@@ -119,6 +136,8 @@ class Era:
         layouts = [self.tracker, self.big_pages, self.pool_header, LIST_ENTRY, p.kprocess, p.eprocess]
         if p.session_space_in_pdb:
             layouts.append(p.session_space)
+        if self.heap is not None:
+            layouts.extend(self.heap.layouts)
         return tuple(layouts)
 
 
@@ -290,7 +309,228 @@ PROCESS_24H2 = _process_types(
 )
 
 
-def _globals(capacity: int, session_table: bool) -> tuple[tuple[str, int], ...]:
+@dataclass(frozen=True)
+class HeapTypes:
+    """The segment-heap types of one era (generated C, see heap_types_header()), in C definition
+    order (a type is defined before any struct that embeds it)."""
+
+    layouts: tuple[Layout, ...]
+    # Which values come from a real kernel's symbols and which are assumed (README, Rust docs).
+    source: str
+
+    def layout(self, c_name: str) -> Layout:
+        return next(layout for layout in self.layouts if layout.c_name == c_name)
+
+
+def _f(name: str, offset: int, size: int, c_type: str, bits: tuple[int, int] | None = None) -> Field:
+    """A member of a generated layout; `bits` = (bit position, bit length) inside a `c_type` unit."""
+    if bits is None:
+        return Field(name, offset, size, c_type=c_type)
+    return Field(name, offset, size, bits[0], bits[1], c_type=c_type)
+
+
+def _heap_types(
+    *,
+    state_size: int,
+    heap_manager_size: int,
+    number_of_pools: int,
+    pool_node: int,
+    special_heaps: int,
+    globals_size: int,
+    segment_heap_size: int,
+    seg_contexts: int,
+    vs_context: int,
+    lfh_context: int,
+    lfh_context_size: int,
+    source: str,
+) -> HeapTypes:
+    """The kernel pool's segment-heap types: the members a walker of `nt!ExPoolState` needs, at
+    their real offsets, padded to the real sizes. The sub-structures below `_SEGMENT_HEAP` have the
+    same layout in 19041 and 22000 (ISF); 24H2 is assumed to keep them."""
+    u8, u16, u32, u64 = "UCHAR", "USHORT", "ULONG", "ULONGLONG"
+    list_entry = "struct _LIST_ENTRY"
+    vs_size = Layout(
+        "_HEAP_VS_CHUNK_HEADER_SIZE",
+        0x8,
+        (
+            _f("HeaderBits", 0x0, 8, u64),
+            _f("MemoryCost", 0x0, 4, u32, (0, 16)),
+            _f("UnsafeSize", 0x0, 4, u32, (16, 16)),
+            _f("UnsafePrevSize", 0x4, 4, u32, (0, 16)),
+            _f("Allocated", 0x4, 4, u32, (16, 8)),
+        ),
+        kind="union",
+    )
+    vs_chunk = Layout(
+        "_HEAP_VS_CHUNK_HEADER",
+        0x10,
+        (
+            _f("Sizes", 0x0, 8, "union _HEAP_VS_CHUNK_HEADER_SIZE"),
+            _f("AllocatedChunkBits", 0x8, 4, u32),
+            _f("EncodedSegmentPageOffset", 0x8, 4, u32, (0, 8)),
+            _f("UnusedBytes", 0x8, 4, u32, (8, 1)),
+            _f("SkipDuringWalk", 0x8, 4, u32, (9, 1)),
+            _f("Spare", 0x8, 4, u32, (10, 22)),
+        ),
+    )
+    vs_subsegment = Layout(
+        "_HEAP_VS_SUBSEGMENT",
+        0x28,
+        (
+            _f("ListEntry", 0x0, 0x10, list_entry),
+            _f("CommitBitmap", 0x10, 8, u64),
+            _f("CommitLock", 0x18, 8, u64),
+            _f("Size", 0x20, 2, u16),
+            _f("Signature", 0x22, 2, u16, (0, 15)),
+            _f("FullCommit", 0x22, 2, u16, (15, 1)),
+        ),
+    )
+    lfh_offsets = Layout(
+        "_HEAP_LFH_SUBSEGMENT_ENCODED_OFFSETS",
+        0x4,
+        (
+            _f("BlockSize", 0x0, 2, u16),
+            _f("FirstBlockOffset", 0x2, 2, u16),
+            _f("EncodedData", 0x0, 4, u32),
+        ),
+    )
+    lfh_subsegment = Layout(
+        "_HEAP_LFH_SUBSEGMENT",
+        0x38,
+        (
+            _f("ListEntry", 0x0, 0x10, list_entry),
+            _f("FreeCount", 0x20, 2, u16),
+            _f("BlockCount", 0x22, 2, u16),
+            _f("FreeHint", 0x24, 2, u16),
+            _f("Location", 0x26, 1, u8),
+            _f("WitheldBlockCount", 0x27, 1, u8),
+            _f("BlockOffsets", 0x28, 4, "struct _HEAP_LFH_SUBSEGMENT_ENCODED_OFFSETS"),
+            _f("CommitUnitShift", 0x2C, 1, u8),
+            _f("CommitUnitCount", 0x2D, 1, u8),
+            _f("CommitStateOffset", 0x2E, 2, u16),
+            _f("BlockBitmap", 0x30, 8, "ULONGLONG[1]"),
+        ),
+    )
+    range_descriptor = Layout(
+        "_HEAP_PAGE_RANGE_DESCRIPTOR",
+        0x20,
+        (
+            _f("TreeSignature", 0x0, 4, u32),
+            _f("UnusedBytes", 0x4, 4, u32),
+            _f("RangeFlags", 0x18, 1, u8),
+            _f("CommittedPageCount", 0x19, 1, u8),
+            _f("UnitOffset", 0x1F, 1, u8),
+            _f("UnitSize", 0x1F, 1, u8),
+        ),
+    )
+    page_segment = Layout(
+        "_HEAP_PAGE_SEGMENT",
+        0x2000,
+        (
+            _f("DescArray", 0x0, 0x2000, "struct _HEAP_PAGE_RANGE_DESCRIPTOR[256]"),
+            _f("ListEntry", 0x0, 0x10, list_entry),
+            _f("Signature", 0x10, 8, u64),
+        ),
+        kind="union",
+    )
+    seg_context = Layout(
+        "_HEAP_SEG_CONTEXT",
+        0xC0,
+        (
+            _f("SegmentMask", 0x0, 8, u64),
+            _f("UnitShift", 0x8, 1, u8),
+            _f("PagesPerUnitShift", 0x9, 1, u8),
+            _f("FirstDescriptorIndex", 0xA, 1, u8),
+            _f("MaxAllocationSize", 0x10, 4, u32),
+            _f("Heap", 0x38, 8, "void *"),
+            _f("SegmentListHead", 0x48, 0x10, list_entry),
+            _f("SegmentCount", 0x58, 8, u64),
+        ),
+    )
+    vs_context_type = Layout("_HEAP_VS_CONTEXT", 0xC0, ())
+    lfh_context_type = Layout("_HEAP_LFH_CONTEXT", lfh_context_size, ())
+    segment_heap = Layout(
+        "_SEGMENT_HEAP",
+        segment_heap_size,
+        (
+            _f("Signature", 0x10, 4, u32),
+            _f("SegContexts", seg_contexts, 2 * 0xC0, "struct _HEAP_SEG_CONTEXT[2]"),
+            _f("VsContext", vs_context, 0xC0, "struct _HEAP_VS_CONTEXT"),
+            _f("LfhContext", lfh_context, lfh_context_size, "struct _HEAP_LFH_CONTEXT"),
+        ),
+    )
+    heap_globals = Layout(
+        "_RTLP_HP_HEAP_GLOBALS",
+        globals_size,
+        (_f("HeapKey", 0x0, 8, u64), _f("LfhKey", 0x8, 8, u64)),
+    )
+    heap_manager = Layout(
+        "_RTLP_HP_HEAP_MANAGER",
+        heap_manager_size,
+        (_f("Globals", 0x0, 8, "struct _RTLP_HP_HEAP_GLOBALS *"),),
+    )
+    pool_node_type = Layout(
+        "_EX_HEAP_POOL_NODE",
+        0x20C0,
+        (_f("Heaps", 0x0, 4 * 8, "struct _SEGMENT_HEAP *[4]"),),
+    )
+    state = Layout(
+        "_EX_POOL_HEAP_MANAGER_STATE",
+        state_size,
+        (
+            _f("HeapManager", 0x0, heap_manager_size, "struct _RTLP_HP_HEAP_MANAGER"),
+            _f("NumberOfPools", number_of_pools, 4, u32),
+            _f("PoolNode", pool_node, 64 * 0x20C0, "struct _EX_HEAP_POOL_NODE[64]"),
+            _f("SpecialHeaps", special_heaps, 4 * 8, "struct _SEGMENT_HEAP *[4]"),
+        ),
+    )
+    layouts = (
+        vs_size,
+        vs_chunk,
+        vs_subsegment,
+        lfh_offsets,
+        lfh_subsegment,
+        range_descriptor,
+        page_segment,
+        seg_context,
+        vs_context_type,
+        lfh_context_type,
+        segment_heap,
+        heap_globals,
+        heap_manager,
+        pool_node_type,
+        state,
+    )
+    return HeapTypes(layouts, source)
+
+
+# Offsets and sizes: ISF 10.0.19041.3570 and 10.0.22000.2538; 24H2 from ntdiff's 26100 headers as
+# quoted in shared/reference/segment-heap.md (sections 3 and 7).
+HEAP_2004 = _heap_types(
+    state_size=0x86940, heap_manager_size=0x38D0, number_of_pools=0x38D0, pool_node=0x3900,
+    special_heaps=0x86900, globals_size=0x38, segment_heap_size=0x800, seg_contexts=0x100,
+    vs_context=0x280, lfh_context=0x340, lfh_context_size=0x4C0,
+    source="ISF 10.0.19041.3570",
+)
+HEAP_21H2 = _heap_types(
+    state_size=0x86940, heap_manager_size=0x38E0, number_of_pools=0x38E0, pool_node=0x3900,
+    special_heaps=0x86900, globals_size=0x40, segment_heap_size=0x840, seg_contexts=0x140,
+    vs_context=0x2C0, lfh_context=0x380, lfh_context_size=0x4C0,
+    source="ISF 10.0.22000.2538",
+)
+HEAP_24H2 = _heap_types(
+    state_size=0x86980, heap_manager_size=0x38E0, number_of_pools=0x3910, pool_node=0x3940,
+    special_heaps=0x86940, globals_size=0x40, segment_heap_size=0xA40, seg_contexts=0x140,
+    vs_context=0x2C0, lfh_context=0x380, lfh_context_size=0x6C0,
+    source=(
+        "ntdiff 24H2 (26100) _EX_POOL_HEAP_MANAGER_STATE and _SEGMENT_HEAP; the sub-structures "
+        "(segments, descriptors, LFH and VS subsegments, chunk headers) and the 0x40-byte "
+        "_RTLP_HP_HEAP_GLOBALS are 22000's, an assumption (24H2 reorganises _HEAP_LFH_SUBSEGMENT)"
+    ),
+)
+
+
+def _globals(capacity: int, session_table: bool, heap: HeapTypes | None = None) -> tuple[tuple[str, int], ...]:
     """Kernel globals and their sizes in bytes, in the order the Rust table lists them."""
     items = [
         ("PoolTrackTable", 8),
@@ -316,6 +556,11 @@ def _globals(capacity: int, session_table: bool) -> tuple[tuple[str, int], ...]:
         ("PsActiveProcessHead", 16),
         ("PsInitialSystemProcess", 8),
     ]
+    if heap is not None:
+        items += [
+            ("ExPoolState", heap.layout("_EX_POOL_HEAP_MANAGER_STATE").size),
+            ("RtlpHpHeapGlobals", heap.layout("_RTLP_HP_HEAP_GLOBALS").size),
+        ]
     return tuple(items)
 
 
@@ -325,13 +570,13 @@ ERAS = (
     Era("w10-1607", "POOLTOP_ERA_W10_1607", 14393, 0x1, 640, TRACKER_0x28, BIG_PAGES_0x18, POOL_HEADER,
         PROCESS_1607, _globals(640, True)),
     Era("w10-2004", "POOLTOP_ERA_W10_2004", 19041, 0x2, 1280, TRACKER_0x38, BIG_PAGES_0x18, POOL_HEADER,
-        PROCESS_2004, _globals(1280, True)),
+        PROCESS_2004, _globals(1280, True, HEAP_2004), HEAP_2004),
     Era("w11-21h2", "POOLTOP_ERA_W11_21H2", 22000, 0x1A, 2048, TRACKER_0x50, BIG_PAGES_0x20, POOL_HEADER,
-        PROCESS_21H2, _globals(2048, False)),
+        PROCESS_21H2, _globals(2048, False, HEAP_21H2), HEAP_21H2),
     Era("w7-sp1", "POOLTOP_ERA_W7_SP1", 7601, 0x3, 256, TRACKER_0x28, BIG_PAGES_0x18_PLAIN, POOL_HEADER_W7,
         PROCESS_W7, _globals(256, True)),
     Era("w11-24h2", "POOLTOP_ERA_W11_24H2", 26100, 0x2B, 2048, TRACKER_0x50, BIG_PAGES_0x20_POOL_FLAGS,
-        POOL_HEADER, PROCESS_24H2, _globals(2048, False)),
+        POOL_HEADER, PROCESS_24H2, _globals(2048, False, HEAP_24H2), HEAP_24H2),
 )
 
 # Globals that are documented as absent in an era (checked against the link map).
@@ -370,24 +615,146 @@ def c_declaration(f: Field) -> str:
     return f"{f.c_type} {f.name}"
 
 
+def _overlaps(a: Field, b: Field) -> bool:
+    """Whether two members share bytes (bitfields of one storage unit share them only if their bits
+    do)."""
+    if a.offset >= b.offset + b.size or b.offset >= a.offset + a.size:
+        return False
+    if _same_unit(a, b):
+        return not (
+            a.bit_position + a.bit_length <= b.bit_position
+            or b.bit_position + b.bit_length <= a.bit_position
+        )
+    return True
+
+
+def _same_unit(a: Field, b: Field) -> bool:
+    return (
+        a.bit_position is not None
+        and b.bit_position is not None
+        and (a.offset, a.size, a.c_type) == (b.offset, b.size, b.c_type)
+    )
+
+
+class _CWriter:
+    """Emits the members of one generated layout; padding names are unique across the layout
+    (anonymous members share the parent's namespace)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.padding_names: set[str] = set()
+
+    def padding(self, at: int, size: int, indent: str) -> str:
+        name = f"{PADDING_PREFIX}{at:04X}"
+        n = 1
+        while name in self.padding_names:
+            name = f"{PADDING_PREFIX}{at:04X}_{n}"
+            n += 1
+        self.padding_names.add(name)
+        return f"{indent}UCHAR {name}[{size:#x}];"
+
+    def sequence(self, fields: list[Field], start: int, end: int | None, indent: str) -> list[str]:
+        """Members laid out one after the other from `start` (to `end` with tail padding)."""
+        ordered = sorted(fields, key=lambda f: (f.offset, -f.size, f.bit_position or 0))
+        clusters: list[list[Field]] = []
+        cluster_end = -1
+        for f in ordered:
+            if clusters and f.offset < cluster_end:
+                clusters[-1].append(f)
+            else:
+                clusters.append([f])
+            cluster_end = max(cluster_end, f.offset + f.size)
+        lines = []
+        at = start
+        for cluster in clusters:
+            first = cluster[0].offset
+            if first < at:
+                raise RegenError(f"{self.layout.c_name}.{cluster[0].name} overlaps the previous member")
+            if first > at:
+                lines.append(self.padding(at, first - at, indent))
+            lines += self.cluster(cluster, indent)
+            at = max(f.offset + f.size for f in cluster)
+        if end is not None:
+            if end < at:
+                raise RegenError(f"{self.layout.c_name} members run past its size")
+            if end > at:
+                lines.append(self.padding(at, end - at, indent))
+        return lines
+
+    def cluster(self, cluster: list[Field], indent: str) -> list[str]:
+        """One member, one bitfield run, or an anonymous union of alternatives."""
+        if len(cluster) == 1 and cluster[0].bit_position is None:
+            f = cluster[0]
+            return [f"{indent}{c_declaration(f)}; /* {f.offset:#x} */"]
+        if all(_same_unit(cluster[0], f) for f in cluster):
+            return self.bitfield_run(cluster, indent)
+        return [f"{indent}union {{", *self.alternatives(cluster, indent + "    "), f"{indent}}};"]
+
+    def alternatives(self, fields: list[Field], indent: str) -> list[str]:
+        """Overlapping members as union alternatives: each alternative is one member or an anonymous
+        struct of members that do not overlap."""
+        start = min(f.offset for f in fields)
+        groups: list[list[Field]] = []
+        for f in sorted(fields, key=lambda f: (f.offset, -f.size, f.bit_position or 0)):
+            group = next((g for g in groups if not any(_overlaps(f, other) for other in g)), None)
+            if group is None:
+                groups.append([f])
+            else:
+                group.append(f)
+        lines = []
+        for group in groups:
+            if len(group) == 1 and group[0].bit_position is None and group[0].offset == start:
+                lines += self.cluster(group, indent)
+            else:
+                body = self.sequence(group, start, None, indent + "    ")
+                lines += [f"{indent}struct {{", *body, f"{indent}}};"]
+        return lines
+
+    def bitfield_run(self, fields: list[Field], indent: str) -> list[str]:
+        unit_bits = fields[0].size * 8
+        c_type = fields[0].c_type
+        lines = []
+        bit = 0
+        for f in sorted(fields, key=lambda f: f.bit_position):
+            if f.bit_position > bit:
+                lines.append(f"{indent}{c_type} : {f.bit_position - bit};")
+            lines.append(f"{indent}{c_type} {f.name} : {f.bit_length}; /* {f.offset:#x} bits {f.bit_position}+{f.bit_length} */")
+            bit = f.bit_position + f.bit_length
+        if bit < unit_bits:
+            lines.append(f"{indent}{c_type} : {unit_bits - bit};")
+        return lines
+
+
 def generated_struct(layout: Layout, typedef: str) -> str:
-    """A C struct with the table's members at their offsets and UCHAR padding (`Reserved<offset>`)
-    in every gap and up to the size."""
-    lines = [f"typedef struct {layout.c_name} {{"]
-    at = 0
-    for f in sorted(layout.fields, key=lambda f: f.offset):
-        if f.offset < at:
-            raise RegenError(f"{layout.c_name}.{f.name} overlaps the previous member")
-        if f.offset > at:
-            lines.append(f"    UCHAR {PADDING_PREFIX}{at:04X}[{f.offset - at:#x}];")
-        lines.append(f"    {c_declaration(f)}; /* {f.offset:#x} */")
-        at = f.offset + f.size
-    if layout.size < at:
-        raise RegenError(f"{layout.c_name} members run past its size")
-    if layout.size > at:
-        lines.append(f"    UCHAR {PADDING_PREFIX}{at:04X}[{layout.size - at:#x}];")
+    """A C struct (or union) with the table's members at their offsets and UCHAR padding
+    (`Reserved<offset>`) in every gap and up to the size. Overlapping members become anonymous
+    unions of alternatives, bitfields of one storage unit one run of bitfields."""
+    writer = _CWriter(layout)
+    lines = [f"typedef {layout.kind} {layout.c_name} {{"]
+    if layout.kind == "union":
+        lines += writer.alternatives(list(layout.fields), "    ") if layout.fields else []
+        largest = max((f.offset + f.size for f in layout.fields), default=0)
+        if largest < layout.size:
+            lines.append(writer.padding(0, layout.size, "    "))
+    else:
+        lines += writer.sequence(list(layout.fields), 0, layout.size, "    ")
     lines.append(f"}} {typedef}, *P{typedef}; /* {layout.size:#x} */")
     return "\n".join(lines)
+
+
+def heap_types_header(era: Era) -> str:
+    """pooltop_heap_types.h: the segment-heap types of the era (empty for classic-pool eras)."""
+    if era.heap is None:
+        return f"/* Generated by tools/regen.py for era {era.name}: a classic-pool era, no segment-heap types. */\n"
+    out = [
+        f"/* Generated by tools/regen.py for era {era.name} from its table: the members a walker of\n"
+        f" * nt!ExPoolState needs at their real offsets, UCHAR padding elsewhere. Source: {era.heap.source}. */",
+        "struct _SEGMENT_HEAP;",
+        "struct _RTLP_HP_HEAP_GLOBALS;",
+    ]
+    for layout in era.heap.layouts:
+        out.append(generated_struct(layout, layout.c_name.lstrip("_")))
+    return "\n\n".join(out) + "\n"
 
 
 def process_types_header(era: Era) -> str:
@@ -414,7 +781,7 @@ def layout_asserts(era: Era) -> str:
         "#include <stddef.h>",
     ]
     for layout in era.checked_layouts:
-        t = f"struct {layout.c_name}"
+        t = layout.c_ref
         out.append(f'_Static_assert(sizeof({t}) == {layout.size:#x}, "{layout.c_name} size");')
         for f in layout.fields:
             if f.bit_position is not None:
@@ -452,6 +819,7 @@ def build(era: Era, src_dir: Path, work: Path) -> Built:
     for name in SOURCES:
         shutil.copyfile(src_dir / name, work / name)
     (work / "pooltop_process_types.h").write_text(process_types_header(era))
+    (work / "pooltop_heap_types.h").write_text(heap_types_header(era))
     (work / "pooltop_layout_asserts.h").write_text(layout_asserts(era))
     (work / "pooltop_globals_asserts.h").write_text(globals_asserts(era))
     common = [
@@ -583,31 +951,49 @@ def check_types(era: Era, types: str) -> None:
         records[m.group(1)] = m.group(2) + m.group(3)
 
     def structs(name: str) -> tuple[list[str], list[str]]:
-        """(definitions, forward references) of LF_STRUCTURE `name`."""
-        all_records = [r for r in records.values() if r.startswith(f"LF_STRUCTURE `{name}`")]
+        """(definitions, forward references) of LF_STRUCTURE or LF_UNION `name`."""
+        all_records = [
+            r for r in records.values() if r.startswith((f"LF_STRUCTURE `{name}`", f"LF_UNION `{name}`"))
+        ]
         return [r for r in all_records if "forward ref" not in r], [r for r in all_records if "forward ref" in r]
 
     for layout in era.checked_layouts:
         defs, _ = structs(layout.c_name)
-        if len(defs) != 1:
-            raise RegenError(f"{era.name}: expected one LF_STRUCTURE {layout.c_name}, found {len(defs)}")
+        record_kind = "LF_UNION" if layout.kind == "union" else "LF_STRUCTURE"
+        if len(defs) != 1 or not defs[0].startswith(record_kind):
+            raise RegenError(f"{era.name}: expected one {record_kind} {layout.c_name}, found {len(defs)}")
         m = re.search(r"field list: (0x[0-9A-F]+).*sizeof (\d+)", defs[0], re.S)
         if not m or int(m.group(2)) != layout.size:
             raise RegenError(f"{era.name}: {layout.c_name} has the wrong size in the PDB")
         members = re.findall(r"LF_MEMBER \[name = `(\w+)`, Type = (0x[0-9A-F]+)[^,]*, offset = (\d+)", records[m.group(1)])
         generated = all(f.c_type is not None for f in layout.fields)
+        fields = list(layout.fields)
         if generated:
-            # Generated structs: the table's members plus UCHAR padding named Reserved<offset>.
-            members = [x for x in members if not x[0].startswith(PADDING_PREFIX)]
-        if [name for name, _, _ in members] != [f.name for f in layout.fields]:
+            # Generated types: the table's members plus UCHAR padding named Reserved<offset>, in the
+            # order the generator emits them (overlapping members are grouped).
+            members = sorted(
+                (x for x in members if not x[0].startswith(PADDING_PREFIX)), key=lambda x: (int(x[2]), x[0])
+            )
+            fields.sort(key=lambda f: (f.offset, f.name))
+        if [name for name, _, _ in members] != [f.name for f in fields]:
             raise RegenError(f"{era.name}: {layout.c_name} members differ: {[n for n, _, _ in members]}")
-        for (name, type_index, offset), f in zip(members, layout.fields):
+        for (name, type_index, offset), f in zip(members, fields):
             if int(offset) != f.offset:
                 raise RegenError(f"{era.name}: {layout.c_name}.{name} at {offset}, table says {f.offset}")
             if f.bit_position is not None:
                 bf = re.search(r"LF_BITFIELD.*bit offset = (\d+), # bits = (\d+)", records.get(type_index, ""), re.S)
                 if not bf or (int(bf.group(1)), int(bf.group(2))) != (f.bit_position, f.bit_length):
                     raise RegenError(f"{era.name}: {layout.c_name}.{name} bitfield differs from the table")
+            named = re.fullmatch(r"(struct|union) (\w+)", f.c_type or "")
+            if named:
+                kind = "LF_STRUCTURE" if named.group(1) == "struct" else "LF_UNION"
+                if not records.get(type_index, "").startswith(f"{kind} `{named.group(2)}`"):
+                    raise RegenError(f"{era.name}: {layout.c_name}.{name} is not of type {f.c_type}")
+
+    if era.heap is None:
+        for name in ("_EX_POOL_HEAP_MANAGER_STATE", "_SEGMENT_HEAP"):
+            if any(structs(name)):
+                raise RegenError(f"{era.name}: a classic-pool era must not describe {name}")
 
     # What _EPROCESS.Session points to: void * (simple type 0x0603), or a struct.
     p = era.process
@@ -869,16 +1255,77 @@ def rust_layout(struct: str, rows, layout: Layout, indent: str, extra: tuple[tup
     return "\n".join(lines)
 
 
+# Rust struct name, attribute on SegmentHeapLayouts, and the C type it describes. Every C member is a
+# Rust field of its snake-case name (Field, or BitField for bitfields).
+HEAP_RUST_LAYOUTS = (
+    ("PoolStateLayout", "pool_state", "_EX_POOL_HEAP_MANAGER_STATE"),
+    ("HeapManagerLayout", "heap_manager", "_RTLP_HP_HEAP_MANAGER"),
+    ("PoolNodeLayout", "pool_node", "_EX_HEAP_POOL_NODE"),
+    ("HeapGlobalsLayout", "heap_globals", "_RTLP_HP_HEAP_GLOBALS"),
+    ("SegmentHeapLayout", "segment_heap", "_SEGMENT_HEAP"),
+    ("SegContextLayout", "seg_context", "_HEAP_SEG_CONTEXT"),
+    ("PageSegmentLayout", "page_segment", "_HEAP_PAGE_SEGMENT"),
+    ("RangeDescriptorLayout", "range_descriptor", "_HEAP_PAGE_RANGE_DESCRIPTOR"),
+    ("LfhSubsegmentLayout", "lfh_subsegment", "_HEAP_LFH_SUBSEGMENT"),
+    ("LfhEncodedOffsetsLayout", "lfh_encoded_offsets", "_HEAP_LFH_SUBSEGMENT_ENCODED_OFFSETS"),
+    ("VsSubsegmentLayout", "vs_subsegment", "_HEAP_VS_SUBSEGMENT"),
+    ("VsChunkHeaderLayout", "vs_chunk_header", "_HEAP_VS_CHUNK_HEADER"),
+    ("VsChunkHeaderSizeLayout", "vs_chunk_header_size", "_HEAP_VS_CHUNK_HEADER_SIZE"),
+)
+# Rust names that differ from the snake-case C name (`size` is the struct size in every layout).
+HEAP_RUST_RENAMES = {("_HEAP_VS_SUBSEGMENT", "Size"): "subsegment_size"}
+# Types the Rust table does not describe (opaque, only their size matters: see SegmentHeapLayout).
+HEAP_OPAQUE = ("_HEAP_VS_CONTEXT", "_HEAP_LFH_CONTEXT")
+
+
+def rust_use_super(names: list[str]) -> list[str]:
+    """`use super::{...};` with the names sorted as rustfmt sorts them, wrapped at MAX_WIDTH."""
+    names = sorted(set(names))
+    one = f"use super::{{{', '.join(names)}}};"
+    if len(one) <= MAX_WIDTH:
+        return [one]
+    rows, cur = [], ""
+    for name in names:
+        cand = f"{cur} {name}," if cur else f"{name},"
+        if len("    ") + len(cand) > MAX_WIDTH:
+            rows.append(cur)
+            cand = f"{name},"
+        cur = cand
+    rows.append(cur)
+    return ["use super::{", *(f"    {r}" for r in rows), "};"]
+
+
+def rust_heap_layouts(era: Era, indent: str) -> str:
+    """The `segment_heap` attribute of one FakeKernel: None, or every heap layout."""
+    if era.heap is None:
+        return f"{indent}segment_heap: None,"
+    described = {c for _, _, c in HEAP_RUST_LAYOUTS} | set(HEAP_OPAQUE)
+    for layout in era.heap.layouts:
+        if layout.c_name not in described:
+            raise RegenError(f"{era.name}: {layout.c_name} has no Rust layout")
+    inner = indent + "    "
+    lines = [f"{indent}segment_heap: Some(SegmentHeapLayouts {{"]
+    for struct, attr, c_name in HEAP_RUST_LAYOUTS:
+        layout = era.heap.layout(c_name)
+        rows = tuple((HEAP_RUST_RENAMES.get((c_name, f.name), snake(f.name)), f.name, False, "any") for f in layout.fields)
+        lines.append(f"{inner}{attr}: {rust_layout(struct, rows, layout, inner)},")
+    lines.append(f"{indent}}}),")
+    return "\n".join(lines)
+
+
 def rust_table(results: list[Result]) -> str:
     out = [
         "// @generated by synth/kernel/regen.sh (tools/regen.py). Do not edit: edit the generator and",
         "// rerun it. RVAs come from lld-link's /map file, layouts from the generator's table (which the",
         "// C compiler and llvm-pdbutil checked against the built fixtures).",
         "",
-        "use super::{",
-        "    BigPageLayout, BitField, EprocessLayout, FakeKernel, Field, GlobalSymbol, PoolHeaderLayout,",
-        "    SessionSpaceLayout, TrackerLayout,",
-        "};",
+        *rust_use_super(
+            [
+                "BigPageLayout", "BitField", "EprocessLayout", "FakeKernel", "Field", "GlobalSymbol",
+                "PoolHeaderLayout", "SessionSpaceLayout", "TrackerLayout", "SegmentHeapLayouts",
+                *(struct for struct, _, _ in HEAP_RUST_LAYOUTS),
+            ]
+        ),
         "",
         "/// Every fake kernel, in the generator's ERAS order (new eras are appended).",
         f"pub(super) static KERNELS: [FakeKernel; {len(results)}] = [",
@@ -932,6 +1379,7 @@ def rust_table(results: list[Result]) -> str:
             text = rust_layout(struct, rows, layout, "        ", extras.get(attr, ()))
             out.append(f"        {attr}: {text},")
         out.append(f'        process_layout_source: "{p.source}",')
+        out.append(rust_heap_layouts(e, "        "))
         out.append("    },")
     out.append("];")
     return "\n".join(out) + "\n"

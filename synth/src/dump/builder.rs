@@ -137,6 +137,12 @@ impl DumpBuilder {
 
     // ----- physical memory -----
 
+    /// Grows the physical space, if needed, so that `frames` more frames can be allocated after the allocator's
+    /// current position (a caller about to allocate large pages adds 511 frames of alignment). Never shrinks it.
+    pub fn reserve_frames(&mut self, frames: u64) -> Result<()> {
+        self.phys.reserve(frames)
+    }
+
     /// Allocates one zeroed 4 KiB frame and returns its frame number. Frames already written are never handed out.
     pub fn alloc_page(&mut self) -> Result<u64> {
         self.phys.alloc(1, 1)

@@ -108,6 +108,19 @@ impl PhysicalMemory {
         Ok(start)
     }
 
+    /// Grows the space, if needed, so that `frames` more frames fit after the allocator's current position.
+    pub(crate) fn reserve(&mut self, frames: u64) -> Result<()> {
+        let need = self
+            .next_free
+            .checked_add(frames)
+            .filter(|&need| need <= MAX_PHYSICAL_PAGES)
+            .ok_or(DumpError::InvalidPhysicalSpace {
+                pages: self.next_free.saturating_add(frames),
+            })?;
+        self.page_count = self.page_count.max(need);
+        Ok(())
+    }
+
     /// Frame ranges handed out by the allocator, sorted and disjoint.
     pub(crate) fn allocated(&self) -> &[Range<u64>] {
         &self.allocated
@@ -223,6 +236,18 @@ mod tests {
         assert!(phys.read(u64::MAX, &mut [0; 2]).is_err());
         assert!(PhysicalMemory::new(0, 0).is_err());
         assert!(PhysicalMemory::new(MAX_PHYSICAL_PAGES + 1, 0).is_err());
+    }
+
+    #[test]
+    fn reserve_grows_the_space_past_the_allocator_only_when_needed() {
+        let mut phys = PhysicalMemory::new(0x100, 0x10).unwrap();
+        phys.alloc(0x20, 1).unwrap();
+        phys.reserve(0x10).unwrap();
+        assert_eq!(phys.page_count(), 0x100);
+        phys.reserve(0x200).unwrap();
+        assert_eq!(phys.page_count(), 0x230);
+        assert_eq!(phys.alloc(0x200, 1).unwrap(), 0x30);
+        assert!(phys.reserve(MAX_PHYSICAL_PAGES).is_err());
     }
 
     #[test]

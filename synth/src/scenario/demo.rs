@@ -4,7 +4,7 @@
 //! project (it is not Microsoft's pooltag.txt). One tag (`Dmx9`) is deliberately missing from it, so the demo shows
 //! the `UNKNOWN pooltag` line too.
 
-use super::{BigPageTruth, BigPool, Counts, Scenario, TagTruth};
+use super::{BigPageTruth, BigPool, Counts, PoolBlocksSpec, Scenario, TagTruth};
 use crate::kernels;
 
 /// A pooltag.txt-format file describing the demo tags in pooltop's own words.
@@ -38,7 +38,8 @@ pub const DEMO_BIG_POOL_BASE: u64 = 0xFFFF_C608_9000_0000;
 
 /// The demo scenario: 4 processors, about 30 tags, `Lk01`/`Lk02` leaking nonpaged pool, the default processes, and
 /// a few big allocations (four live `Lk01` ones and a freed one, `EtwB` buffers, a paged `CM31` block billed to
-/// explorer.exe). Only executable nonpaged and paged big pool, so that every era, 7601 included, can hold it.
+/// explorer.exe). Only executable nonpaged and paged big pool, so that every era, 7601 included, can hold it. Plus
+/// a small sample of pool blocks with headers ([`PoolBlocksSpec::demo`], independent of the tracker counters).
 pub fn demo_scenario() -> Scenario {
     let kernel = &kernels::all()[1];
     let mut scenario = Scenario::new(kernel);
@@ -119,5 +120,6 @@ pub fn demo_scenario() -> Scenario {
         BigPageTruth::new(big(6), b"EtwB", 0x1_0000, BigPool::NonPaged),
         BigPageTruth::new(big(7), b"CM31", 0x3000, BigPool::Paged).billed_to(3716),
     ];
+    scenario.pool_blocks = Some(PoolBlocksSpec::demo());
     scenario
 }

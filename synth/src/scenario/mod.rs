@@ -3,8 +3,9 @@
 //! `KDDEBUGGER_DATA64`, `PsLoadedModuleList`, the per-processor pool tracker tables
 //! (`ExPoolTagTables[0..KeNumberProcessors)`, keys at the same hash slot in every table, counters split so that
 //! single tables underflow), an expansion table, the processes on `PsActiveProcessHead` with their address spaces,
-//! one session space per session with its session pool tracker (see [`processes`]), and `PoolBigPageTable` (see
-//! [`big_pages`]).
+//! one session space per session with its session pool tracker (see [`processes`]), `PoolBigPageTable` (see
+//! [`big_pages`]), and optionally small pool blocks with `_POOL_HEADER`s in classic pool pages or segment heaps
+//! (see [`pool_blocks`]).
 //!
 //! The layouts written here come from the fixture's own table ([`crate::kernels`]), never from pooltop's
 //! analyzer, so that a reader bug cannot be mirrored by the generator.
@@ -12,6 +13,7 @@
 pub mod big_pages;
 pub mod demo;
 pub mod model;
+pub mod pool_blocks;
 pub mod processes;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,10 @@ pub use big_pages::big_page_slot;
 pub use model::{
     BigPageTruth, BigPool, Counts, Placement, ProcessSpec, TagTruth, split_across_processors,
     tracker_hash,
+};
+pub use pool_blocks::{
+    Backend, BlockPool, BlockTag, BlockTruth, DecoyKind, DecoyTruth, HeapPlacement, PlacedHeap,
+    PoolBlocksSpec, PoolRange,
 };
 pub use processes::{SESSION_BASE, SESSION_BASE_WIN11, SESSION_POOL_OFFSET, session_space_base};
 
@@ -86,8 +92,10 @@ pub struct Scenario {
     pub drivers: Vec<String>,
     /// Put processor 1's table inside a 2 MiB page at an offset that is not 4 KiB aligned.
     pub large_page_table: bool,
-    /// Size of physical memory in pages.
+    /// Size of physical memory in pages (grown by the build when the pool blocks need more).
     pub physical_pages: u64,
+    /// Small pool blocks with `_POOL_HEADER`s to plant (see [`pool_blocks`]); `None` plants none.
+    pub pool_blocks: Option<PoolBlocksSpec>,
 }
 
 /// Where the scenario put things, for tests that corrupt them.
@@ -119,6 +127,19 @@ pub struct Placed {
     pub big_page_table: u64,
     /// Slot of each of `scenario.big_pages` in that table.
     pub big_page_slots: Vec<u64>,
+    /// Every planted pool block that has a `_POOL_HEADER` in memory (allocated or free), in placement order
+    /// (empty without [`Scenario::pool_blocks`]).
+    pub blocks: Vec<BlockTruth>,
+    /// Tag bytes planted where no block header is.
+    pub decoys: Vec<DecoyTruth>,
+    /// VA ranges holding the pool pages, per pool (not every page in a range is mapped).
+    pub pool_ranges: Vec<PoolRange>,
+    /// The segment-heap state (`ExPoolState`, keys, heaps, segments), for the 19041, 22000 and 26100 eras.
+    pub segment_heap: Option<HeapPlacement>,
+    /// Pool pages mapped by a valid PTE whose frame the dump leaves out, in address order.
+    pub missing_pool_pages: Vec<u64>,
+    /// The 2 MiB pages that map pool pages or heap segments, in address order.
+    pub large_pool_pages: Vec<u64>,
 }
 
 /// Where a process went.
@@ -209,6 +230,7 @@ impl Scenario {
             drivers: Vec::new(),
             large_page_table: true,
             physical_pages: 0x8000,
+            pool_blocks: None,
         }
     }
 
@@ -238,7 +260,25 @@ impl Scenario {
     }
 
     /// Builds the dump memory.
+    ///
+    /// With [`Scenario::pool_blocks`] the blocks are planned first; when the spec charges the tracker, the tags'
+    /// counters written (and kept in the returned [`BuiltScenario::scenario`]) include the allocated blocks.
     pub fn build(&self) -> Result<BuiltScenario> {
+        let block_plan = self
+            .pool_blocks
+            .as_ref()
+            .map(|spec| pool_blocks::plan(spec, self.kernel))
+            .transpose()?;
+        let mut scenario = self.clone();
+        if let (Some(spec), Some(plan)) = (&self.pool_blocks, &block_plan)
+            && spec.charge_tracker
+        {
+            pool_blocks::charge_tags(&mut scenario.tags, &plan.truth.blocks);
+        }
+        scenario.build_with(block_plan)
+    }
+
+    fn build_with(self, block_plan: Option<pool_blocks::Plan>) -> Result<BuiltScenario> {
         let mut b = Builder {
             dump: DumpBuilder::new(self.physical_pages)?,
             next_pool: POOL_BASE,
@@ -355,10 +395,10 @@ impl Scenario {
         )?;
 
         // Processes, sessions and their session pool trackers.
-        processes::write(&mut b, self, &mut placed)?;
+        processes::write(&mut b, &self, &mut placed)?;
 
         // Big pool.
-        big_pages::write(&mut b, self, &mut placed)?;
+        big_pages::write(&mut b, &self, &mut placed)?;
 
         // Loaded modules.
         placed.module_list_head = global("PsLoadedModuleList")?;
@@ -377,6 +417,19 @@ impl Scenario {
         }
         placed.module_entries = write_module_list(&mut b, placed.module_list_head, &modules)?;
 
+        // Pool blocks.
+        let mut pool_ranges = None;
+        if let Some(plan) = block_plan {
+            let truth = pool_blocks::write(&mut b.dump, plan)?;
+            placed.blocks = truth.blocks;
+            placed.decoys = truth.decoys;
+            placed.pool_ranges = truth.ranges;
+            placed.segment_heap = truth.heap;
+            placed.missing_pool_pages = truth.missing_pages;
+            placed.large_pool_pages = truth.large_pages;
+            pool_ranges = truth.kdbg_ranges;
+        }
+
         // KDDEBUGGER_DATA64.
         placed.kdbg = global("KdDebuggerDataBlock")?;
         write_kdbg(
@@ -386,6 +439,7 @@ impl Scenario {
             placed.module_list_head,
             placed.process_list_head,
             global("PoolTrackTable")?,
+            pool_ranges,
         )?;
 
         let current = placed.processes.get(self.current_process).ok_or_else(|| {
@@ -407,7 +461,7 @@ impl Scenario {
         Ok(BuiltScenario {
             dump: b.dump,
             placed,
-            scenario: self.clone(),
+            scenario: self,
         })
     }
 }
@@ -483,6 +537,9 @@ fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<(
     Ok(dump.write_virt(base, &image)?)
 }
 
+/// `KDDEBUGGER_DATA64.MmNonPagedPoolStart`; `MmNonPagedPoolEnd`, `MmPagedPoolStart` and `MmPagedPoolEnd` follow.
+pub const KDBG_NON_PAGED_POOL_START: u64 = 0x110;
+
 /// `_KLDR_DATA_TABLE_ENTRY` offsets (x64) and the entry size used.
 const LDR_ENTRY_SIZE: u64 = 0xA0;
 
@@ -522,7 +579,8 @@ fn write_module_list(
     Ok(entries)
 }
 
-/// Writes a decoded `KDDEBUGGER_DATA64` as a bugcheck leaves it.
+/// Writes a decoded `KDDEBUGGER_DATA64` as a bugcheck leaves it; `pool_ranges` = (`MmNonPagedPoolStart`, `End`,
+/// `MmPagedPoolStart`, `End`) when the classic pool pages are planted.
 fn write_kdbg(
     dump: &mut DumpBuilder,
     kdbg: u64,
@@ -530,6 +588,7 @@ fn write_kdbg(
     module_list: u64,
     process_list: u64,
     pool_track_table_var: u64,
+    pool_ranges: Option<[u64; 4]>,
 ) -> Result<()> {
     dump.write_virt_u64(kdbg, kdbg)?;
     dump.write_virt_u64(kdbg + 8, kdbg)?;
@@ -540,5 +599,10 @@ fn write_kdbg(
     dump.write_virt_u64(kdbg + 0x50, process_list)?;
     dump.write_virt_u64(kdbg + 0x138, PAGE_SIZE)?;
     dump.write_virt_u64(kdbg + 0x1B8, pool_track_table_var)?;
+    if let Some(ranges) = pool_ranges {
+        for (i, value) in ranges.into_iter().enumerate() {
+            dump.write_virt_u64(kdbg + KDBG_NON_PAGED_POOL_START + 8 * i as u64, value)?;
+        }
+    }
     Ok(())
 }
