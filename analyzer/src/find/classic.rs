@@ -38,8 +38,8 @@ pub enum ChainOutcome {
     Whole,
     /// No chain starts at offset 0: not a page of small blocks (a big allocation, a free page, other data).
     NotBlockPage,
-    /// A chain starts at offset 0 (at least two linked headers) but breaks at `at`; `resumed` is where a
-    /// consistent chain to the page end was found again, if anywhere.
+    /// A chain starts at offset 0 (a valid first header and a second whose `PreviousSize` links to it) but
+    /// breaks at `at`; `resumed` is where a consistent chain to the page end was found again, if anywhere.
     Broken {
         /// Offset of the first header that does not fit.
         at: usize,
@@ -136,7 +136,16 @@ pub fn walk_classic_page(page: &[u8], layout: &PoolHeaderLayout, paged: bool) ->
             outcome: ChainOutcome::Whole,
         };
     };
-    if blocks.len() < 2 {
+    // A chain "starts" when two headers are linked: the second's PreviousSize is the first's BlockSize (the
+    // second may still fail another check).
+    let linked = match blocks.as_slice() {
+        [] => false,
+        [first] => layout
+            .parse(&page[at..])
+            .is_some_and(|h| h.previous_size == first.header.block_size),
+        _ => true,
+    };
+    if !linked {
         return ClassicPage {
             blocks: Vec::new(),
             outcome: ChainOutcome::NotBlockPage,
@@ -275,6 +284,31 @@ mod tests {
                 (0x40, *b"Bbbb", true),
                 (0x100, *b"Dddd", true),
                 (0x200, *b"Eeee", true)
+            ]
+        );
+        // The second header fails but links to the first: still a pool page, found again after it.
+        let mut p = page(&[
+            (4, 2, b"Aaaa"),
+            (4, 2, b"Bbbb"),
+            (4, 2, b"Cccc"),
+            (0xF4, 2, b"Dddd"),
+        ]);
+        p[0x40 + 3] = 3; // paged PoolType in nonpaged pool
+        let walked = walk_classic_page(&p, &PoolHeaderLayout::X64, false);
+        assert!(matches!(
+            walked.outcome,
+            ChainOutcome::Broken {
+                at: 0x40,
+                resumed: Some(0x80),
+                ..
+            }
+        ));
+        assert_eq!(
+            tags(&walked),
+            vec![
+                (0, *b"Aaaa", true),
+                (0x80, *b"Cccc", true),
+                (0xC0, *b"Dddd", true)
             ]
         );
         // A PreviousSize that lies is a break too.

@@ -53,6 +53,20 @@ impl Member {
     pub fn extract(&self, whole: u64) -> u64 {
         self.read(&whole.to_le_bytes()).unwrap_or(0)
     }
+
+    /// Reads the member of the structure at `base` from `mem`.
+    pub fn read_from(
+        &self,
+        mem: &dyn crate::dump::VirtualMemory,
+        base: u64,
+    ) -> Result<u64, crate::dump::ReadFault> {
+        let mut raw = [0u8; 8];
+        mem.read_virt(
+            base.wrapping_add(self.offset),
+            &mut raw[..self.size as usize],
+        )?;
+        Ok(Member { offset: 0, ..*self }.extract(u64::from_le_bytes(raw)))
+    }
 }
 
 /// `nt!ExPoolState` (`_EX_POOL_HEAP_MANAGER_STATE`) and its nodes.

@@ -115,11 +115,10 @@ pub fn plan_walk(
         heap_key: layouts.globals.heap_key.read(&globals_bytes).unwrap_or(0),
         lfh_key: layouts.globals.lfh_key.read(&globals_bytes).unwrap_or(0),
     };
-    let mut raw = [0u8; 8];
-    let n_at = state + s.number_of_pools.offset;
-    mem.read_virt(n_at, &mut raw[..s.number_of_pools.size as usize])
-        .map_err(|f| format!("ExPoolState.NumberOfPools at {n_at:#x}: {f}"))?;
-    let pools = s.number_of_pools.extract(u64::from_le_bytes(raw));
+    let pools = s
+        .number_of_pools
+        .read_from(mem, state)
+        .map_err(|f| format!("ExPoolState.NumberOfPools: {f}"))?;
     if pools == 0 || pools > MAX_POOL_NODES.min(s.pool_node_count) {
         return Err(format!(
             "ExPoolState.NumberOfPools is {pools}, expected 1 to {}",
@@ -160,10 +159,8 @@ pub fn plan_walk(
             problems.push(|| format!("ExPoolState.{name} is {va:#x}, not a kernel address"));
             continue;
         }
-        let sig = layouts.heap.signature;
-        let mut raw = [0u8; 8];
-        match mem.read_virt(va + sig.offset, &mut raw[..sig.size as usize]) {
-            Ok(()) if sig.extract(u64::from_le_bytes(raw)) == SEGMENT_HEAP_SIGNATURE => {
+        match layouts.heap.signature.read_from(mem, va) {
+            Ok(SEGMENT_HEAP_SIGNATURE) => {
                 heaps.push(HeapRef {
                     va,
                     pool: pool_of_index(index),
@@ -171,11 +168,8 @@ pub fn plan_walk(
                     index: index as u32,
                 });
             }
-            Ok(()) => problems.push(|| {
-                format!(
-                    "ExPoolState.{name} at {va:#x}: signature {:#x}, not 0xDDEEDDEE",
-                    sig.extract(u64::from_le_bytes(raw))
-                )
+            Ok(other) => problems.push(|| {
+                format!("ExPoolState.{name} at {va:#x}: signature {other:#x}, not 0xDDEEDDEE")
             }),
             Err(f) => problems.push(|| format!("ExPoolState.{name} at {va:#x}: {f}")),
         }
@@ -244,14 +238,9 @@ pub fn plan_walk(
                     });
                     break;
                 }
-                let sig = layouts.segment.signature;
-                let mut raw = [0u8; 8];
-                match mem.read_virt(segment + sig.offset, &mut raw[..sig.size as usize]) {
-                    Ok(()) => {
-                        let decoded = sig.extract(u64::from_le_bytes(raw))
-                            ^ keys.heap_key
-                            ^ segment
-                            ^ signature_key;
+                match layouts.segment.signature.read_from(mem, segment) {
+                    Ok(signature) => {
+                        let decoded = signature ^ keys.heap_key ^ segment ^ signature_key;
                         if decoded == ctx_va {
                             segments.push(SegmentRef {
                                 va: segment,
