@@ -38,6 +38,46 @@ impl<'d> FrameMemory<'d> {
         state
     }
 
+    /// Reads the pages of `[va, va + buf.len())` (page aligned, whole pages) into `buf`, frames that follow each
+    /// other in the dump file in one read, and records each page's state in `states`; pages that are not present
+    /// read as zeros.
+    pub fn read_pages(&self, va: u64, buf: &mut [u8], states: &mut Vec<PageState>) {
+        let page = PAGE_SIZE as usize;
+        let mut tables = self.tables.borrow_mut();
+        let count = buf.len() / page;
+        states.clear();
+        states.extend((0..count).map(|i| tables.translate(va + (i * page) as u64)));
+        let mut i = 0;
+        while i < count {
+            let PageState::Present { pfn } = states[i] else {
+                buf[i * page..(i + 1) * page].fill(0);
+                i += 1;
+                continue;
+            };
+            let in_file = tables.reader().index().locate(pfn).map_or(1, |(_, n)| n);
+            let mut run = 1usize;
+            while i + run < count
+                && (run as u64) < in_file
+                && states[i + run]
+                    == (PageState::Present {
+                        pfn: pfn + run as u64,
+                    })
+            {
+                run += 1;
+            }
+            let chunk = &mut buf[i * page..(i + run) * page];
+            if tables.reader().read_frames(pfn, chunk).is_err() {
+                chunk.fill(0);
+                for (k, state) in states[i..i + run].iter_mut().enumerate() {
+                    *state = PageState::NotInDump {
+                        pfn: pfn + k as u64,
+                    };
+                }
+            }
+            i += run;
+        }
+    }
+
     /// Number of file reads made so far.
     pub fn reads(&self) -> u64 {
         self.tables.borrow_mut().reader().reads()

@@ -1,12 +1,13 @@
 //! The dump's physical memory read by file offset: an index of present frames (runs of frames stored one after
-//! the other in the file) and per-thread readers over a memory mapping of the file.
+//! the other in the file) and readers that read whole runs with positioned reads (`pread`), so that threads share
+//! one open file and the scan's memory is its buffers, not the mapped pages it has touched.
 //!
 //! kdmp-parser reads memory 8 bytes or one 4 KiB page at a time through five map lookups per access; a scan of
 //! every pool page reads whole runs of frames instead. The index comes from kdmp-parser's own page map
 //! (`KernelDumpParser::physmem()`, GPA → file offset), compressed into runs, so this module never parses a run
 //! table or bitmap itself.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use kdmp_parser::gxa::Gxa;
@@ -134,14 +135,20 @@ pub enum FrameFault {
 #[derive(Debug)]
 pub struct DumpFrames {
     path: PathBuf,
+    file: File,
     index: PhysicalIndex,
 }
 
 impl DumpFrames {
     /// Indexes the frames of the dump at `path`.
     pub fn open(path: &Path) -> Result<Self, FindError> {
+        let file = File::open(path).map_err(|source| FindError::Io {
+            context: format!("opening {}", path.display()),
+            source,
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
+            file,
             index: PhysicalIndex::from_dump(path)?,
         })
     }
@@ -151,24 +158,43 @@ impl DumpFrames {
         &self.index
     }
 
-    /// A reader with its own mapping of the file (readers are not shared between threads).
+    /// The dump file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A reader (one per thread; they share the open file).
     pub fn reader(&self) -> Result<FrameReader<'_>, FindError> {
-        let file = MappedFileReader::new(&self.path).map_err(|source| FindError::Io {
-            context: format!("mapping {}", self.path.display()),
-            source,
-        })?;
         Ok(FrameReader {
             index: &self.index,
-            file,
+            file: &self.file,
             reads: 0,
         })
     }
 }
 
+#[cfg(unix)]
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
 /// Reads frames of one dump by file offset (one per thread).
 pub struct FrameReader<'d> {
     index: &'d PhysicalIndex,
-    file: MappedFileReader<'static>,
+    file: &'d File,
     reads: u64,
 }
 
@@ -202,17 +228,13 @@ impl FrameReader<'_> {
                 .ok_or(FrameFault::NotInDump { pfn: frame })?;
             let want = (buf.len() - done) as u64;
             let len = want.min(in_run.saturating_mul(PAGE_SIZE)) as usize;
-            let unreadable = |reason: String| FrameFault::Unreadable {
-                pfn: frame,
-                offset,
-                reason,
-            };
-            self.file
-                .seek(SeekFrom::Start(offset))
-                .map_err(|e| unreadable(e.to_string()))?;
-            self.file
-                .read_exact(&mut buf[done..done + len])
-                .map_err(|e| unreadable(format!("{e} (truncated dump?)")))?;
+            read_at(self.file, offset, &mut buf[done..done + len]).map_err(|e| {
+                FrameFault::Unreadable {
+                    pfn: frame,
+                    offset,
+                    reason: format!("{e} (truncated dump?)"),
+                }
+            })?;
             self.reads += 1;
             done += len;
             frame += (len as u64).div_ceil(PAGE_SIZE);
@@ -232,17 +254,16 @@ impl FrameReader<'_> {
                 .index
                 .locate(pfn)
                 .ok_or(FrameFault::NotInDump { pfn })?;
-            let unreadable = |reason: String| FrameFault::Unreadable {
+            read_at(
+                self.file,
+                offset + within as u64,
+                &mut buf[done..done + len],
+            )
+            .map_err(|e| FrameFault::Unreadable {
                 pfn,
                 offset,
-                reason,
-            };
-            self.file
-                .seek(SeekFrom::Start(offset + within as u64))
-                .map_err(|e| unreadable(e.to_string()))?;
-            self.file
-                .read_exact(&mut buf[done..done + len])
-                .map_err(|e| unreadable(format!("{e} (truncated dump?)")))?;
+                reason: format!("{e} (truncated dump?)"),
+            })?;
             self.reads += 1;
             done += len;
         }

@@ -13,7 +13,7 @@ use super::layouts::HeapLayouts;
 use super::subsegment::{
     HeapKeys, LfhKeyShift, RangeBytes, ScanRules, SubsegmentScan, scan_lfh, scan_vs,
 };
-use crate::dump::{PAGE_SIZE, VirtualMemory};
+use crate::dump::VirtualMemory;
 use crate::find::block::{BlockPool, BlockState, FoundBlock, PageCounts, Problems};
 use crate::find::memory::FrameMemory;
 use crate::find::page_tables::PageState;
@@ -401,7 +401,7 @@ pub fn walk_segment(
     }
 }
 
-/// Reads `[va, va + len)` page by page into `bytes`, recording each page's state.
+/// Reads `[va, va + len)` into `bytes` in runs of frames, recording each page's state.
 fn read_range(
     mem: &FrameMemory<'_>,
     va: u64,
@@ -412,13 +412,8 @@ fn read_range(
 ) {
     bytes.clear();
     bytes.resize(len as usize, 0);
-    pages.clear();
-    for (i, chunk) in bytes.chunks_mut(PAGE_SIZE as usize).enumerate() {
-        let state = mem.read_page(va + i as u64 * PAGE_SIZE, chunk);
-        if !matches!(state, PageState::Present { .. }) {
-            chunk.fill(0);
-        }
-        counts.add(state);
-        pages.push(state);
+    mem.read_pages(va, bytes, pages);
+    for state in pages.iter() {
+        counts.add(*state);
     }
 }
