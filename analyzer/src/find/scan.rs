@@ -54,7 +54,7 @@ pub fn plan_regions(
             jobs.push(RegionJob {
                 region,
                 start: region.va.max(range_start),
-                end: (region.va + REGION_SIZE).min(range_end),
+                end: region.va.saturating_add(REGION_SIZE).min(range_end),
                 pool,
             });
         };

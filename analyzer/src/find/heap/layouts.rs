@@ -341,13 +341,69 @@ impl HeapLayouts {
             unsafe_prev_size: t.member(SIZES, "UnsafePrevSize")?,
             allocated: t.member(SIZES, "Allocated")?,
         };
-        Ok(Self {
+        let layouts = Self {
             state,
             globals,
             heap,
             segment,
             lfh,
             vs,
-        })
+        };
+        layouts.check_bounds()?;
+        Ok(layouts)
+    }
+
+    /// Refuses sizes no kernel has, so that a damaged PDB cannot make the walk allocate or read without bound.
+    fn check_bounds(&self) -> Result<(), String> {
+        let limits = [
+            ("_EX_HEAP_POOL_NODE", self.state.node_size, 0x10_0000),
+            (
+                "_EX_POOL_HEAP_MANAGER_STATE.PoolNode",
+                self.state.pool_node_count,
+                0x400,
+            ),
+            ("_EX_HEAP_POOL_NODE.Heaps", self.state.node_heap_count, 0x40),
+            (
+                "_RTLP_HP_HEAP_GLOBALS keys",
+                self.globals
+                    .heap_key
+                    .offset
+                    .max(self.globals.lfh_key.offset),
+                0x1000,
+            ),
+            ("_HEAP_SEG_CONTEXT", self.heap.seg_context_size, 0x1000),
+            (
+                "_SEGMENT_HEAP.SegContexts",
+                self.heap.seg_context_count,
+                0x10,
+            ),
+            ("_HEAP_PAGE_RANGE_DESCRIPTOR", self.segment.desc_size, 0x100),
+            (
+                "_HEAP_PAGE_SEGMENT.DescArray",
+                self.segment.desc_count,
+                0x1000,
+            ),
+            (
+                "_HEAP_PAGE_SEGMENT descriptors",
+                self.segment.desc_array + self.segment.desc_count * self.segment.desc_size,
+                0x10_0000,
+            ),
+            (
+                "_HEAP_LFH_SUBSEGMENT.BlockBitmap",
+                self.lfh.block_bitmap,
+                0x1000,
+            ),
+            ("_HEAP_VS_SUBSEGMENT", self.vs.subsegment_size, 0x1000),
+            ("_HEAP_VS_CHUNK_HEADER", self.vs.chunk_header_size, 0x100),
+            ("_HEAP_VS_CHUNK_HEADER.Sizes", self.vs.sizes, 0x100),
+        ];
+        for (what, value, limit) in limits {
+            if value > limit {
+                return Err(format!(
+                    "{what} is {value:#x} in the PDB, more than any kernel's {limit:#x}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
