@@ -531,3 +531,44 @@ fn text_csv_and_bytes() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--bytes 5000"));
 }
+
+/// A heap segment whose first page (list links, signature, descriptors) is left out of the dump: its blocks cannot
+/// be listed, a warning says so, the segments after it in the list are still reached (backwards from the list
+/// head), every other block is found and the summary counts the missing page.
+#[test]
+fn a_segment_without_its_descriptors_is_reported_and_the_rest_found() {
+    let kernel = kernels::by_era("w11-24h2").unwrap();
+    let mut built = scenario_on(kernel).build().unwrap();
+    let heap = built.placed.segment_heap.clone().unwrap();
+    let segment = heap.heaps[0].segments[0];
+    built.dump.exclude_virt(segment).unwrap();
+    let dump = write_built(built, DumpFormat::KernelBitmap);
+    let (json, _) = find_json(&dump, &[]);
+    let truth: BTreeSet<Row> = truth_rows(&dump.built, false)
+        .into_iter()
+        .filter(|r| !(segment..segment + 0x10_0000).contains(&r.0))
+        .collect();
+    assert!(truth.len() < truth_rows(&dump.built, false).len());
+    assert_same(&json_rows(&json, false), &truth, "w11-24h2");
+    let warnings = json["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            "segment at {segment:#x} is unreadable (virtual address {:#x} is not readable in the dump: physical page",
+            segment + 0x10
+        )) && warnings.contains("its blocks are not listed"),
+        "{warnings}"
+    );
+    let not_in_dump: u64 = (0..2)
+        .map(|i| json["pages"][i]["not_in_dump"].as_u64().unwrap())
+        .sum();
+    // The lost segment's first page, plus the pages left out elsewhere (those inside the lost segment are not
+    // seen).
+    let elsewhere = dump
+        .built
+        .placed
+        .missing_pool_pages
+        .iter()
+        .filter(|&&va| !(segment..segment + 0x10_0000).contains(&va))
+        .count() as u64;
+    assert_eq!(not_in_dump, elsewhere + 1, "{}", json["pages"]);
+}

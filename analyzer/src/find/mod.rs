@@ -477,7 +477,11 @@ fn try_heap_walk(
         build,
         keep_bytes: options.keep_bytes,
     };
-    let walked = heap::walk_heaps(frames, dtb, &plan, &cx, threads).map_err(|e| e.to_string())?;
+    let mut walked =
+        heap::walk_heaps(frames, dtb, &plan, &cx, threads).map_err(|e| e.to_string())?;
+    for (pages, lost) in walked.pages.iter_mut().zip(plan.lost_pages.iter()) {
+        pages.merge(lost);
+    }
     Ok((walked, plan.problems))
 }
 

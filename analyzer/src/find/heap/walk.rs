@@ -71,6 +71,8 @@ pub struct WalkPlan {
     pub segments: Vec<SegmentRef>,
     /// Heaps or segments left out, and why.
     pub problems: Problems,
+    /// Pages of segments that could not be read (their first page), nonpaged then paged.
+    pub lost_pages: [PageCounts; 2],
 }
 
 fn pool_of_index(index: u64) -> BlockPool {
@@ -186,15 +188,20 @@ pub fn plan_walk(
     } else {
         SEGMENT_SIGNATURE_KEY
     };
-    let mut segments = Vec::new();
+    let mut walk = WalkState {
+        segments: Vec::new(),
+        problems,
+        visited: HashSet::new(),
+        lost_pages: [PageCounts::default(); 2],
+    };
     let h = &layouts.heap;
-    let mut visited = HashSet::new();
     for (heap_index, heap) in heaps.iter().enumerate() {
         for ctx in 0..h.seg_context_count {
             let ctx_va = heap.va + h.seg_contexts + ctx * h.seg_context_size;
             let mut ctx_bytes = vec![0u8; h.seg_context_size as usize];
             if let Err(f) = mem.read_virt(ctx_va, &mut ctx_bytes) {
-                problems.push(|| format!("_HEAP_SEG_CONTEXT at {ctx_va:#x}: {f}"));
+                walk.problems
+                    .push(|| format!("_HEAP_SEG_CONTEXT at {ctx_va:#x}: {f}"));
                 continue;
             }
             let mask = h.segment_mask.read(&ctx_bytes).unwrap_or(0);
@@ -206,7 +213,7 @@ pub fn plan_walk(
                 || !(12..=20).contains(&unit_shift)
                 || first_descriptor as usize >= layouts.segment.desc_count as usize
             {
-                problems.push(|| {
+                walk.problems.push(|| {
                     format!(
                         "_HEAP_SEG_CONTEXT at {ctx_va:#x}: SegmentMask {mask:#x}, UnitShift {unit_shift}, \
                          FirstDescriptorIndex {first_descriptor} make no sense; its segments are skipped"
@@ -215,68 +222,149 @@ pub fn plan_walk(
                 continue;
             }
             let head = ctx_va + h.segment_list_head;
-            let mut link = match mem.read_u64(head) {
-                Ok(l) => l,
-                Err(f) => {
-                    problems.push(|| format!("SegmentListHead at {head:#x}: {f}"));
-                    continue;
-                }
+            let list = SegmentList {
+                head,
+                ctx_va,
+                mask,
+                heap: heap_index,
+                unit_shift: unit_shift as u8,
+                first_descriptor: first_descriptor as u8,
+                pool: heap.pool,
             };
-            let mut steps = 0usize;
-            while link != head {
-                steps += 1;
-                if steps > MAX_SEGMENTS_PER_LIST || !visited.insert(link) {
-                    problems.push(|| {
-                        format!("the segment list at {head:#x} loops or is too long; stopped after {steps} segments")
-                    });
-                    break;
-                }
-                let segment = link.wrapping_sub(layouts.segment.list_entry);
-                if segment & !mask != 0 || !is_kernel(segment) {
-                    problems.push(|| {
-                        format!("the segment list at {head:#x} leads to {segment:#x}, not a segment; stopped")
-                    });
-                    break;
-                }
-                match layouts.segment.signature.read_from(mem, segment) {
-                    Ok(signature) => {
-                        let decoded = signature ^ keys.heap_key ^ segment ^ signature_key;
-                        if decoded == ctx_va {
-                            segments.push(SegmentRef {
-                                va: segment,
-                                heap: heap_index,
-                                unit_shift: unit_shift as u8,
-                                first_descriptor: first_descriptor as u8,
-                            });
-                        } else {
-                            problems.push(|| {
-                                format!(
-                                    "segment at {segment:#x}: its signature decodes to {decoded:#x}, not its context \
-                                     {ctx_va:#x}; skipped"
-                                )
-                            });
-                        }
-                    }
-                    Err(f) => problems.push(|| format!("segment at {segment:#x}: {f}")),
-                }
-                link = match mem.read_u64(link) {
-                    Ok(next) => next,
-                    Err(f) => {
-                        problems.push(|| {
-                            format!("the segment list at {head:#x} breaks at {link:#x}: {f}")
-                        });
-                        break;
-                    }
-                };
+            // Forward along Flink; if the list breaks, backward along Blink from the head to the break, so that
+            // one unreadable segment costs only itself.
+            let broke = list.follow(mem, layouts, keys.heap_key ^ signature_key, 0, &mut walk);
+            if broke {
+                list.follow(mem, layouts, keys.heap_key ^ signature_key, 8, &mut walk);
             }
         }
     }
+    let WalkState {
+        segments,
+        problems,
+        lost_pages,
+        ..
+    } = walk;
     Ok(WalkPlan {
         keys,
         heaps,
         segments,
         problems,
+        lost_pages,
     })
+}
+
+/// What the segment lists gave so far.
+struct WalkState {
+    segments: Vec<SegmentRef>,
+    problems: Problems,
+    visited: HashSet<u64>,
+    lost_pages: [PageCounts; 2],
+}
+
+/// One segment context's list of segments.
+struct SegmentList {
+    head: u64,
+    ctx_va: u64,
+    mask: u64,
+    heap: usize,
+    unit_shift: u8,
+    first_descriptor: u8,
+    pool: BlockPool,
+}
+
+impl SegmentList {
+    /// Follows the list from its head through the link at `link_offset` (0 Flink, 8 Blink) until it returns to the
+    /// head or reaches a segment already seen; every segment whose signature decodes (with `key` = HeapKey and
+    /// the build's constant) to the context is kept. Returns whether the list broke (an unreadable link or a
+    /// pointer that is no segment).
+    fn follow(
+        &self,
+        mem: &dyn VirtualMemory,
+        layouts: &HeapLayouts,
+        key: u64,
+        link_offset: u64,
+        walk: &mut WalkState,
+    ) -> bool {
+        let head = self.head;
+        let ctx_va = self.ctx_va;
+        let mut link = match mem.read_u64(head + link_offset) {
+            Ok(l) => l,
+            Err(f) => {
+                walk.problems
+                    .push(|| format!("SegmentListHead at {head:#x}: {f}"));
+                return true;
+            }
+        };
+        let mut steps = 0usize;
+        while link != head {
+            steps += 1;
+            if !walk.visited.insert(link) {
+                // Backward: the forward walk's segments are reached again; forward: a loop.
+                if link_offset == 0 {
+                    walk.problems.push(|| {
+                        format!(
+                            "the segment list at {head:#x} loops; stopped after {steps} segments"
+                        )
+                    });
+                }
+                return false;
+            }
+            if steps > MAX_SEGMENTS_PER_LIST {
+                walk.problems.push(|| {
+                    format!(
+                        "the segment list at {head:#x} is too long; stopped after {steps} segments"
+                    )
+                });
+                return false;
+            }
+            let segment = link.wrapping_sub(layouts.segment.list_entry);
+            if segment & !self.mask != 0 || !is_kernel(segment) {
+                walk.problems.push(|| {
+                    format!("the segment list at {head:#x} leads to {segment:#x}, not a segment")
+                });
+                return true;
+            }
+            match layouts.segment.signature.read_from(mem, segment) {
+                Ok(signature) => {
+                    let decoded = signature ^ key ^ segment;
+                    if decoded == ctx_va {
+                        walk.segments.push(SegmentRef {
+                            va: segment,
+                            heap: self.heap,
+                            unit_shift: self.unit_shift,
+                            first_descriptor: self.first_descriptor,
+                        });
+                    } else {
+                        walk.problems.push(|| {
+                            format!(
+                                "segment at {segment:#x}: its signature decodes to {decoded:#x}, not its context \
+                                 {ctx_va:#x}; skipped"
+                            )
+                        });
+                    }
+                }
+                Err(f) => {
+                    walk.problems.push(|| {
+                        format!(
+                            "segment at {segment:#x} is unreadable ({f}); its blocks are not listed"
+                        )
+                    });
+                    walk.lost_pages[usize::from(self.pool.is_paged())].not_in_dump += 1;
+                    return true;
+                }
+            }
+            link = match mem.read_u64(link + link_offset) {
+                Ok(next) => next,
+                Err(f) => {
+                    walk.problems
+                        .push(|| format!("the segment list at {head:#x} breaks at {link:#x}: {f}"));
+                    return true;
+                }
+            };
+        }
+        false
+    }
 }
 
 /// What the subsegments of one segment gave.
@@ -325,10 +413,15 @@ pub fn walk_segment(
     if let Err(f) = mem.read_virt(segment.va, &mut table) {
         out.scan.broken_metadata.push(|| {
             format!(
-                "segment at {:#x}: its range descriptors are unreadable ({f})",
+                "segment at {:#x}: its range descriptors are unreadable ({f}); its blocks are not listed",
                 segment.va
             )
         });
+        // The descriptor pages themselves are counted, so that the summary knows pages are missing.
+        for page in 0..(table_len as u64).div_ceil(crate::dump::PAGE_SIZE) {
+            out.pages
+                .add(mem.page_state(segment.va + page * crate::dump::PAGE_SIZE));
+        }
         return;
     }
     let rules = ScanRules {
