@@ -86,6 +86,10 @@ pub fn write_dump(size: DumpSize, path: &Path) -> Result<BenchDump> {
     let start = Instant::now();
     let mut scenario = demo_scenario();
     scenario.physical_pages = size.pages;
+    // Every page present: the demo's sample of pool pages left out of the dump stays in.
+    if let Some(blocks) = scenario.pool_blocks.as_mut() {
+        blocks.missing_pages = 0;
+    }
     let mut built = scenario.build()?;
     let touched_pages = built.dump.present_page_count();
     built.dump.set_presence(PagePresence::All);
