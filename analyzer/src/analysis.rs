@@ -213,6 +213,11 @@ impl DumpAnalysis {
         })
     }
 
+    /// The opened dump.
+    pub fn dump(&self) -> &KernelDump {
+        &self.dump
+    }
+
     /// The kernel address space of the dump.
     pub fn memory(&self) -> crate::dump::DumpMemory<'_> {
         self.dump.memory()

@@ -18,7 +18,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kdmp_parser::error::Error as KdmpError;
-use kdmp_parser::gxa::Gva;
+use kdmp_parser::gxa::{Gva, Gxa};
 use kdmp_parser::map::MappedFileReader;
 use kdmp_parser::parse::KernelDumpParser;
 use kdmp_parser::virt;
@@ -191,6 +191,13 @@ impl KernelDump {
     /// Number of physical pages present in the dump.
     pub fn present_pages(&self) -> usize {
         self.parser.physmem().len()
+    }
+
+    /// Present physical pages as (page frame number, file offset), in ascending frame order.
+    pub fn frames(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.parser
+            .physmem()
+            .map(|(gpa, offset)| (gpa.u64() / PAGE_SIZE, offset))
     }
 
     /// A reader of the kernel address space (the dump's directory table base).

@@ -249,7 +249,7 @@ pub fn find_blocks(
         }
     };
     let pool_header = header_layout(symbols.map(|s| &s.layouts), &mut warnings);
-    let frames = DumpFrames::open(&std::path::PathBuf::from(analysis.context().dump.path))?;
+    let frames = DumpFrames::from_dump(analysis.dump())?;
     let kernel = analysis.kernel();
     let pool_ranges = ranges::read_pool_ranges(
         &analysis.memory(),

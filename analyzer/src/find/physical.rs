@@ -10,14 +10,8 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use kdmp_parser::gxa::Gxa;
-use kdmp_parser::map::MappedFileReader;
-use kdmp_parser::parse::KernelDumpParser;
-
 use super::FindError;
-use crate::dump::PAGE_SIZE;
-use crate::dump::describe_kdmp_error;
-use crate::dump::hiding_reader::HeaderHidingReader;
+use crate::dump::{KernelDump, PAGE_SIZE};
 
 /// Frames stored back to back in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,22 +61,9 @@ impl PhysicalIndex {
         Self { runs, frames }
     }
 
-    /// Opens `path` with kdmp-parser (behind the header-hiding reader, as [`crate::dump::KernelDump`] does) and
-    /// takes its page map.
-    pub fn from_dump(path: &Path) -> Result<Self, FindError> {
-        let shown = path.display().to_string();
-        let mapped = MappedFileReader::new(path).map_err(|source| FindError::Io {
-            context: format!("mapping {shown}"),
-            source,
-        })?;
-        let parser = KernelDumpParser::with_reader(HeaderHidingReader::new(mapped))
-            .map_err(|e| FindError::Dump(format!("{shown}: {}", describe_kdmp_error(&e))))?;
-        // kdmp-parser's map is a BTreeMap: already sorted by address.
-        Ok(Self::from_sorted(
-            parser
-                .physmem()
-                .map(|(gpa, offset)| (gpa.u64() / PAGE_SIZE, offset)),
-        ))
+    /// The page map of an opened dump (kdmp-parser's map is sorted by address).
+    pub fn from_dump(dump: &KernelDump) -> Self {
+        Self::from_sorted(dump.frames())
     }
 
     /// Number of frames in the dump.
@@ -140,8 +121,16 @@ pub struct DumpFrames {
 }
 
 impl DumpFrames {
-    /// Indexes the frames of the dump at `path`.
+    /// Opens and indexes the dump at `path`.
     pub fn open(path: &Path) -> Result<Self, FindError> {
+        let dump = KernelDump::open(path)
+            .map_err(|e| FindError::Dump(format!("{}: {e}", path.display())))?;
+        Self::from_dump(&dump)
+    }
+
+    /// Indexes the frames of an opened dump and opens its file for positioned reads.
+    pub fn from_dump(dump: &KernelDump) -> Result<Self, FindError> {
+        let path = dump.path();
         let file = File::open(path).map_err(|source| FindError::Io {
             context: format!("opening {}", path.display()),
             source,
@@ -149,7 +138,7 @@ impl DumpFrames {
         Ok(Self {
             path: path.to_path_buf(),
             file,
-            index: PhysicalIndex::from_dump(path)?,
+            index: PhysicalIndex::from_dump(dump),
         })
     }
 
