@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pooltop_analyzer::analysis::DumpAnalysis;
 use pooltop_analyzer::bigpool::read_big_pool;
 use pooltop_analyzer::report::TagGlob;
@@ -26,24 +26,11 @@ pub fn run(args: &DumpArgs, view: &BigpoolArgs, out: &mut impl Write) -> Result<
     let analysis = DumpAnalysis::open(&args.dump, &symbol_options(args.symbol_path.as_deref()))?;
     let table = read_big_pool(&analysis)?;
     let listing = bigpool::select(&table, &options);
-    let mut warnings: Vec<String> = analysis.warnings().to_vec();
-    for warning in &table.warnings {
-        if !warnings.contains(warning) {
-            warnings.push(warning.clone());
-        }
-    }
+    let warnings = super::merge_warnings(&analysis, &table.warnings);
     let text = match view.format {
         BigpoolFormat::Table => bigpool::render_table(&listing, &db),
         BigpoolFormat::Json => bigpool::render_json(&listing, &db, &analysis.context(), &warnings)?,
         BigpoolFormat::Csv => bigpool::render_csv(&listing, &db)?,
     };
-    out.write_all(text.as_bytes())
-        .context("writing the report")?;
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
-    out.flush().context("writing the report")?;
-    // As in `pooltop dump`: the process ends right after this; the OS reclaims kdmp-parser's page map faster.
-    std::mem::forget(analysis);
-    Ok(())
+    super::emit(out, &text, &warnings, analysis)
 }

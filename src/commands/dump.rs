@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use pooltop_analyzer::analysis::{DumpAnalysis, SymbolOptions};
 use pooltop_analyzer::report::{self, PoolusedOptions, SortOrder, TagGlob, machine, windbg};
 use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
@@ -28,27 +28,13 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
         analysis.pool_usage()?
     };
     let table = report::select(&usage, &options);
-    let mut warnings: Vec<String> = analysis.warnings().to_vec();
-    for warning in &usage.warnings {
-        if !warnings.contains(warning) {
-            warnings.push(warning.clone());
-        }
-    }
+    let warnings = super::merge_warnings(&analysis, &usage.warnings);
     let text = match args.table.format {
         Format::Table => windbg::render(&table, &db),
         Format::Json => machine::render_json(&table, &db, &analysis.context(), &warnings)?,
         Format::Csv => machine::render_csv(&table, &db)?,
     };
-    out.write_all(text.as_bytes())
-        .context("writing the report")?;
-    for warning in &warnings {
-        eprintln!("warning: {warning}");
-    }
-    out.flush().context("writing the report")?;
-    // The process ends right after this: freeing kdmp-parser's page map (one node per dumped page) would cost
-    // about 8 % of the whole run on a 16 GiB dump (BENCHMARKS.md), and the OS reclaims it anyway.
-    std::mem::forget(analysis);
-    Ok(())
+    super::emit(out, &text, &warnings, analysis)
 }
 
 /// The symbol sources: `--symbol-path`, then `_NT_ALT_SYMBOL_PATH` and `_NT_SYMBOL_PATH`.

@@ -1,7 +1,42 @@
-//! One module per subcommand.
+//! One module per subcommand, and the ending they share.
 
 pub mod bigpool;
 pub mod demo;
 pub mod dump;
 pub mod find;
 pub mod symbols;
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use pooltop_analyzer::analysis::DumpAnalysis;
+
+/// The analysis's warnings followed by the report's own, each once.
+pub fn merge_warnings(analysis: &DumpAnalysis, more: &[String]) -> Vec<String> {
+    let mut warnings = analysis.warnings().to_vec();
+    for warning in more {
+        if !warnings.contains(warning) {
+            warnings.push(warning.clone());
+        }
+    }
+    warnings
+}
+
+/// Writes the report to `out` and the warnings to stderr, then ends the analysis without freeing it: the process
+/// exits right after, and freeing kdmp-parser's page map (one node per dumped page) would cost about 8 % of a
+/// run on a 16 GiB dump (BENCHMARKS.md) for memory the OS reclaims anyway.
+pub fn emit(
+    out: &mut impl Write,
+    text: &str,
+    warnings: &[String],
+    analysis: DumpAnalysis,
+) -> Result<()> {
+    out.write_all(text.as_bytes())
+        .context("writing the report")?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    out.flush().context("writing the report")?;
+    std::mem::forget(analysis);
+    Ok(())
+}

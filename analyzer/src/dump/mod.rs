@@ -215,13 +215,19 @@ impl KernelDump {
     }
 }
 
+/// Reads exactly `buf.len()` bytes of `file` at `offset` without moving a shared cursor.
 #[cfg(unix)]
-fn read_file_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+pub(crate) fn read_file_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
 }
 
+/// Reads exactly `buf.len()` bytes of `file` at `offset` without moving a shared cursor.
 #[cfg(windows)]
-fn read_file_at(file: &File, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+pub(crate) fn read_file_at(
+    file: &File,
+    mut offset: u64,
+    mut buf: &mut [u8],
+) -> std::io::Result<()> {
     while !buf.is_empty() {
         let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
         if n == 0 {

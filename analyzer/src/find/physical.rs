@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::FindError;
-use crate::dump::{KernelDump, PAGE_SIZE};
+use crate::dump::{KernelDump, PAGE_SIZE, read_file_at};
 
 /// Frames stored back to back in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,24 +162,6 @@ impl DumpFrames {
     }
 }
 
-#[cfg(unix)]
-fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, mut offset: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf = &mut buf[n..];
-        offset += n as u64;
-    }
-    Ok(())
-}
-
 /// Reads frames of one dump by file offset (one per thread).
 pub struct FrameReader<'d> {
     index: &'d PhysicalIndex,
@@ -217,7 +199,7 @@ impl FrameReader<'_> {
                 .ok_or(FrameFault::NotInDump { pfn: frame })?;
             let want = (buf.len() - done) as u64;
             let len = want.min(in_run.saturating_mul(PAGE_SIZE)) as usize;
-            read_at(self.file, offset, &mut buf[done..done + len]).map_err(|e| {
+            read_file_at(self.file, offset, &mut buf[done..done + len]).map_err(|e| {
                 FrameFault::Unreadable {
                     pfn: frame,
                     offset,
@@ -243,7 +225,7 @@ impl FrameReader<'_> {
                 .index
                 .locate(pfn)
                 .ok_or(FrameFault::NotInDump { pfn })?;
-            read_at(
+            read_file_at(
                 self.file,
                 offset + within as u64,
                 &mut buf[done..done + len],
