@@ -110,7 +110,8 @@ fn follow(
     previous: Option<u8>,
     paged: bool,
 ) -> (Vec<ChainBlock>, Option<(usize, String)>) {
-    let mut blocks = Vec::new();
+    // A 4 KiB page holds at most 256 blocks and usually a few dozen: one allocation instead of regrowing.
+    let mut blocks = Vec::with_capacity(64);
     let mut offset = start;
     let mut previous = previous;
     while offset < page.len() {

@@ -23,12 +23,24 @@ impl ByteField {
         }
     }
 
+    /// Reads the field with a fixed-size load per unit width (a variable-length copy per field was a quarter of
+    /// the scan's time).
+    #[inline]
     fn read(&self, bytes: &[u8]) -> u8 {
-        let mut v = [0u8; 8];
-        if let Some(src) = bytes.get(self.offset..self.offset + self.unit) {
-            v[..self.unit].copy_from_slice(src);
-        }
-        (u64::from_le_bytes(v) >> self.shift) as u8
+        let at = self.offset;
+        let unit = match self.unit {
+            1 => bytes.get(at).map(|&b| u64::from(b)),
+            2 => bytes
+                .get(at..at + 2)
+                .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
+            4 => bytes
+                .get(at..at + 4)
+                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            _ => bytes
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
+        };
+        (unit.unwrap_or(0) >> self.shift) as u8
     }
 }
 
