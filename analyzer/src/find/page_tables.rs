@@ -5,6 +5,7 @@
 //! a scan of a terabyte of pool address space touches only the tables that exist.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::physical::{FrameFault, FrameReader};
 use crate::dump::PAGE_SIZE;
@@ -91,7 +92,7 @@ pub struct TableFault {
 pub struct PageTables<'d> {
     reader: FrameReader<'d>,
     pml4: u64,
-    cache: HashMap<u64, Box<[u64; 512]>>,
+    cache: HashMap<u64, Box<[u64; 512]>, BuildHasherDefault<PfnHasher>>,
 }
 
 /// Result of translating one address.
@@ -119,7 +120,7 @@ impl<'d> PageTables<'d> {
         Self {
             reader,
             pml4: (dtb & FRAME_MASK) / PAGE_SIZE,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
         }
     }
 
@@ -347,5 +348,27 @@ impl<'d> PageTables<'d> {
             },
         }
         out
+    }
+}
+
+/// A hasher for page frame numbers: the table cache is looked up for every translated page, and SipHash was most of
+/// the translation's time (BENCHMARKS.md, Find). Frame numbers are not attacker-chosen keys here; a
+/// multiplicative hash spreads consecutive frames well.
+#[derive(Default)]
+struct PfnHasher(u64);
+
+impl Hasher for PfnHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (value ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
