@@ -1,8 +1,8 @@
 //! The demo system: a Windows 10 2004-era server whose nonpaged pool is being eaten by a leaking driver.
 //!
 //! The tag names are ordinary kernel and driver tags; every description in [`DEMO_POOLTAG`] is written for this
-//! project (it is not Microsoft's pooltag.txt). One tag (`Dmx9`) is deliberately missing from it, so the demo shows
-//! the `UNKNOWN pooltag` line too.
+//! project (it is not Microsoft's pooltag.txt). Several tags (`Dmx9`, `Cont`, `Vad `, `Io  `, `Wait`, `Sect`, `SeTd`
+//! and the two expansion-table tags) are deliberately missing from it, so the demo shows `UNKNOWN pooltag` lines too.
 
 use super::{BigPageTruth, BigPool, Counts, PoolBlocksSpec, Scenario, TagTruth};
 use crate::kernels;
