@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use pooltop_analyzer::analysis::DumpAnalysis;
 use pooltop_analyzer::find::{FindOptions, TagSet, find_blocks};
-use pooltop_analyzer::report::find::{render_csv, render_json, render_text};
+use pooltop_analyzer::report::find::{write_csv, write_json, write_text};
 
 use super::dump::symbol_options;
 use crate::cli::{DumpArgs, FindArgs, FindFormat};
@@ -23,10 +23,13 @@ pub fn run(args: &DumpArgs, view: &FindArgs, out: &mut impl Write) -> Result<()>
     let analysis = DumpAnalysis::open(&args.dump, &symbol_options(args.symbol_path.as_deref()))?;
     let report = find_blocks(&analysis, &options)?;
     let warnings = super::merge_warnings(&analysis, &report.warnings);
-    let text = match view.format {
-        FindFormat::Table => render_text(&report),
-        FindFormat::Json => render_json(&report, &analysis.context(), &warnings)?,
-        FindFormat::Csv => render_csv(&report)?,
-    };
-    super::emit(out, &text, &warnings, analysis)
+    let context = analysis.context();
+    super::emit_with(out, &warnings, analysis, |out| {
+        match view.format {
+            FindFormat::Table => write_text(&report, out)?,
+            FindFormat::Json => write_json(&report, &context, &warnings, out)?,
+            FindFormat::Csv => write_csv(&report, out)?,
+        }
+        Ok(())
+    })
 }

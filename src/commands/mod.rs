@@ -31,8 +31,23 @@ pub fn emit(
     warnings: &[String],
     analysis: DumpAnalysis,
 ) -> Result<()> {
-    out.write_all(text.as_bytes())
-        .context("writing the report")?;
+    emit_with(out, warnings, analysis, |out| {
+        out.write_all(text.as_bytes()).map_err(anyhow::Error::from)
+    })
+}
+
+/// [`emit`] for a report that `write` renders straight into the (buffered) output, so a long listing is never
+/// held in memory as one text.
+pub fn emit_with(
+    out: &mut impl Write,
+    warnings: &[String],
+    analysis: DumpAnalysis,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut dyn Write>) -> Result<()>,
+) -> Result<()> {
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out as &mut dyn Write);
+    write(&mut buffered).context("writing the report")?;
+    buffered.flush().context("writing the report")?;
+    drop(buffered);
     for warning in warnings {
         eprintln!("warning: {warning}");
     }

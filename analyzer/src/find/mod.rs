@@ -177,6 +177,9 @@ pub struct FindStats {
     pub file_reads: u64,
     /// Threads used.
     pub threads: usize,
+    /// Wall time of the search in microseconds: from the frame index to the sorted block lists (page tables,
+    /// scan or heap walk, big pool, tracker, reconciliation); the dump's opening and the output are not in it.
+    pub search_micros: u64,
 }
 
 /// The result of a search.
@@ -236,6 +239,7 @@ pub fn find_blocks(
             options.keep_bytes
         )));
     }
+    let started = std::time::Instant::now();
     let header = analysis.header();
     let build = header.build;
     let era = PoolEra::of_build(build);
@@ -396,10 +400,20 @@ pub fn find_blocks(
     };
     // A big-page entry for a block that also has a header (small, unaligned entries of recent kernels) is
     // listed once, as the header-found block.
-    let user_vas: std::collections::HashSet<u64> = found.iter().map(|b| b.va + 16).collect();
+    // The set is built from the (few) big-pool entries, not from every block found.
+    let big_vas: std::collections::HashSet<u64> = big.iter().map(|b| b.va).collect();
+    let listed_twice: std::collections::HashSet<u64> = if big_vas.is_empty() {
+        Default::default()
+    } else {
+        found
+            .iter()
+            .map(|b| b.va.wrapping_add(16))
+            .filter(|va| big_vas.contains(va))
+            .collect()
+    };
     let big: Vec<FoundBlock> = big
         .into_iter()
-        .filter(|b| !user_vas.contains(&b.va))
+        .filter(|b| !listed_twice.contains(&b.va))
         .collect();
     let mut all: Vec<FoundBlock> = found;
     all.extend(big.iter().cloned());
@@ -427,6 +441,7 @@ pub fn find_blocks(
     }
     nonpaged.sort_by_key(|b| b.va);
     paged.sort_by_key(|b| b.va);
+    stats.search_micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     Ok(FindReport {
         patterns: options.tags.patterns().to_vec(),
         build,

@@ -5,6 +5,7 @@
 //! a scan of a terabyte of pool address space touches only the tables that exist.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::physical::{FrameFault, FrameReader};
@@ -129,9 +130,13 @@ impl<'d> PageTables<'d> {
         &mut self.reader
     }
 
-    fn read_table(&mut self, pfn: u64, level: u8) -> Result<Box<[u64; 512]>, TableFault> {
+    fn read_table(
+        reader: &mut FrameReader<'d>,
+        pfn: u64,
+        level: u8,
+    ) -> Result<Box<[u64; 512]>, TableFault> {
         let mut bytes = [0u8; PAGE_SIZE as usize];
-        self.reader
+        reader
             .read_frames(pfn, &mut bytes)
             .map_err(|fault| TableFault { pfn, level, fault })?;
         let mut entries = Box::new([0u64; 512]);
@@ -143,19 +148,18 @@ impl<'d> PageTables<'d> {
         Ok(entries)
     }
 
+    /// The table in frame `pfn`, from the cache or read once (one hash lookup when cached).
     fn table(&mut self, pfn: u64, level: u8) -> Result<&[u64; 512], TableFault> {
-        if !self.cache.contains_key(&pfn) {
-            if self.cache.len() >= CACHE_LIMIT {
-                self.cache.clear();
-            }
-            let entries = self.read_table(pfn, level)?;
-            self.cache.insert(pfn, entries);
+        if self.cache.len() >= CACHE_LIMIT && !self.cache.contains_key(&pfn) {
+            self.cache.clear();
         }
-        self.cache.get(&pfn).map(|b| &**b).ok_or(TableFault {
-            pfn,
-            level,
-            fault: FrameFault::NotInDump { pfn },
-        })
+        match self.cache.entry(pfn) {
+            Entry::Occupied(cached) => Ok(&**cached.into_mut()),
+            Entry::Vacant(slot) => {
+                let entries = Self::read_table(&mut self.reader, pfn, level)?;
+                Ok(&**slot.insert(entries))
+            }
+        }
     }
 
     fn entry(&mut self, pfn: u64, level: u8, va: u64) -> Result<u64, TableFault> {
@@ -338,7 +342,7 @@ impl<'d> PageTables<'d> {
                     *s = self.frame_state(pfn + i as u64);
                 }
             }
-            RegionKind::Table { pfn, .. } => match self.read_table(pfn, 1) {
+            RegionKind::Table { pfn, .. } => match Self::read_table(&mut self.reader, pfn, 1) {
                 Ok(t) => {
                     for (s, &pte) in out.iter_mut().zip(t.iter()) {
                         *s = self.pte_state(pte);

@@ -3,6 +3,7 @@
 //! (schema `pooltop.find/1`) and CSV (one row per block).
 
 use std::fmt::Write as _;
+use std::io;
 
 use pooltop_pooltag::tag_column;
 use serde::Serialize;
@@ -33,7 +34,7 @@ fn tags_phrase(patterns: &[String]) -> String {
     format!("{word} {}", named.join(", "))
 }
 
-fn block_line(out: &mut String, block: &FoundBlock) {
+fn block_line(out: &mut impl std::fmt::Write, block: &FoundBlock) {
     let _ = write!(
         out,
         "{:016x} : tag {}, size {:#10x}, {}",
@@ -42,24 +43,42 @@ fn block_line(out: &mut String, block: &FoundBlock) {
         block.size,
         block.pool.label()
     );
-    match block.state {
-        BlockState::Allocated => {}
-        BlockState::Free => out.push_str(", Free"),
-        BlockState::Unknown => out.push_str(", state unknown"),
-    }
-    out.push('\n');
+    let _ = out.write_str(match block.state {
+        BlockState::Allocated => "\n",
+        BlockState::Free => ", Free\n",
+        BlockState::Unknown => ", state unknown\n",
+    });
     for (i, chunk) in block.bytes.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-        let _ = writeln!(out, "    +{:03x}  {}", i * 16, hex.join(" "));
+        let _ = write!(out, "    +{:03x} ", i * 16);
+        for b in chunk {
+            let _ = write!(out, " {b:02x}");
+        }
+        let _ = out.write_char('\n');
     }
 }
 
-fn section(out: &mut String, heading: String, blocks: &[FoundBlock]) {
-    out.push('\n');
-    out.push_str(&heading);
-    out.push_str("\n\n");
+fn section(out: &mut impl std::fmt::Write, heading: String, blocks: &[FoundBlock]) {
+    let _ = write!(out, "\n{heading}\n\n");
     for block in blocks {
         block_line(out, block);
+    }
+}
+
+/// `fmt::Write` over an `io::Write`, keeping the first I/O error (the text renderers write with `fmt`).
+struct IoText<'w, W: io::Write> {
+    out: &'w mut W,
+    error: Option<io::Error>,
+}
+
+impl<W: io::Write> std::fmt::Write for IoText<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.error.is_some() {
+            return Err(std::fmt::Error);
+        }
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
     }
 }
 
@@ -99,7 +118,7 @@ fn pages_phrase(name: &str, pages: &PageCounts) -> String {
 }
 
 fn summary_row(
-    out: &mut String,
+    out: &mut impl std::fmt::Write,
     tag: [u8; 4],
     pool: &str,
     tally: &PoolTally,
@@ -117,21 +136,35 @@ fn summary_row(
         Some((outstanding, bytes)) => {
             let _ = write!(out, " {outstanding:>11} {bytes:>12}");
         }
-        None => out.push_str("           -            -"),
+        None => {
+            let _ = out.write_str("           -            -");
+        }
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
 }
 
-/// The text report.
+/// The text report as a string.
 pub fn render_text(report: &FindReport) -> String {
     let mut out = String::new();
+    text_report(&mut out, report);
+    out
+}
+
+/// Writes the text report to `out` as it is rendered (no copy of the whole text in memory).
+pub fn write_text(report: &FindReport, out: &mut impl io::Write) -> io::Result<()> {
+    let mut text = IoText { out, error: None };
+    text_report(&mut text, report);
+    text.error.map_or(Ok(()), Err)
+}
+
+fn text_report(out: &mut impl std::fmt::Write, report: &FindReport) {
     let tags = tags_phrase(&report.patterns);
     let big_range = report
         .big_table
         .map(|(s, e)| format!(" ({s:016x} : {e:016x})"))
         .unwrap_or_else(|| " (not read)".to_string());
     section(
-        &mut out,
+        out,
         format!("Scanning large pool allocation table for {tags}{big_range}"),
         &report.big,
     );
@@ -145,12 +178,12 @@ pub fn render_text(report: &FindReport) -> String {
             (_, None) => "no range".to_string(),
         };
         section(
-            &mut out,
+            out,
             format!("Searching {name} pool ({place}) for {tags}"),
             blocks,
         );
     }
-    out.push('\n');
+    let _ = out.write_char('\n');
     let _ = writeln!(out, "Method: {}", method_line(report.method));
     let _ = writeln!(
         out,
@@ -158,28 +191,27 @@ pub fn render_text(report: &FindReport) -> String {
         pages_phrase("nonpaged", &report.pages[0]),
         pages_phrase("paged", &report.pages[1])
     );
-    out.push('\n');
-    out.push_str(" Tag   Pool         Found        Bytes     Tracker         Used\n");
+    let _ = out.write_char('\n');
+    let _ = out.write_str(" Tag   Pool         Found        Bytes     Tracker         Used\n");
     for s in &report.summaries {
         let tracker = |p: fn(&crate::pool::TagUsage) -> &crate::pool::PoolCounters| {
             s.tracker.as_ref().map(|t| (p(t).outstanding(), p(t).bytes))
         };
         summary_row(
-            &mut out,
+            out,
             s.tag,
             "Nonpaged",
             &s.nonpaged,
             tracker(|t| &t.nonpaged),
         );
-        summary_row(&mut out, s.tag, "Paged", &s.paged, tracker(|t| &t.paged));
+        summary_row(out, s.tag, "Paged", &s.paged, tracker(|t| &t.paged));
         for reason in &s.reasons {
             let _ = writeln!(out, "       {}: {reason}", tag_column(s.tag));
         }
     }
     if report.summaries.is_empty() {
-        out.push_str(" (no block found and no tracker count for these tags)\n");
+        let _ = out.write_str(" (no block found and no tracker count for these tags)\n");
     }
-    out
 }
 
 #[derive(Serialize)]
@@ -305,6 +337,18 @@ pub fn render_json(
     context: &impl Serialize,
     warnings: &[String],
 ) -> Result<String, serde_json::Error> {
+    let mut bytes = Vec::new();
+    write_json(report, context, warnings, &mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Writes the JSON report to `out` as it is serialised.
+pub fn write_json(
+    report: &FindReport,
+    context: &impl Serialize,
+    warnings: &[String],
+    out: &mut impl io::Write,
+) -> Result<(), serde_json::Error> {
     let blocks = report
         .big
         .iter()
@@ -335,37 +379,55 @@ pub fn render_json(
         stats: report.stats,
         warnings,
     };
-    let mut text = serde_json::to_string_pretty(&doc)?;
-    text.push('\n');
-    Ok(text)
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    out.write_all(b"\n").map_err(serde_json::Error::io)
 }
 
 /// CSV: a header line and one row per block (big pool, nonpaged, paged), bytes as hex.
 pub fn render_csv(report: &FindReport) -> Result<String, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut bytes = Vec::new();
+    write_csv(report, &mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Writes the CSV to `out` row by row, with reused field buffers (no per-row allocation).
+pub fn write_csv(report: &FindReport, out: &mut impl io::Write) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
     writer.write_record([
         "va", "tag", "tag_hex", "size", "pool", "state", "backend", "bytes",
     ])?;
+    let mut last_tag = None;
+    let (mut tag, mut hex_tag) = (String::new(), String::new());
+    let (mut va, mut size, mut data) = (String::new(), String::new(), String::new());
     for b in report
         .big
         .iter()
         .chain(&report.nonpaged)
         .chain(&report.paged)
     {
-        let j = json_block(b);
-        writer.write_record([
-            format!("{:#x}", b.va),
-            j.tag,
-            j.tag_hex,
-            format!("{:#x}", b.size),
-            b.pool.name().to_string(),
-            b.state.name().to_string(),
-            b.backend.name().to_string(),
-            j.bytes,
-        ])?;
+        if last_tag != Some(b.tag) {
+            last_tag = Some(b.tag);
+            tag = tag_column(b.tag);
+            hex_tag = tag_hex(b.tag);
+        }
+        va.clear();
+        let _ = write!(va, "{:#x}", b.va);
+        size.clear();
+        let _ = write!(size, "{:#x}", b.size);
+        data.clear();
+        for x in &b.bytes {
+            let _ = write!(data, "{x:02x}");
+        }
+        writer.write_field(&va)?;
+        writer.write_field(&tag)?;
+        writer.write_field(&hex_tag)?;
+        writer.write_field(&size)?;
+        writer.write_field(b.pool.name())?;
+        writer.write_field(b.state.name())?;
+        writer.write_field(b.backend.name())?;
+        writer.write_field(&data)?;
+        writer.write_record(None::<&[u8]>)?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    writer.flush()?;
+    Ok(())
 }

@@ -503,8 +503,13 @@ fn read_range(
     pages: &mut Vec<PageState>,
     counts: &mut PageCounts,
 ) {
-    bytes.clear();
-    bytes.resize(len as usize, 0);
+    // `read_pages` overwrites or zero-fills every whole page, so only growth and a partial last page need
+    // zeroes: no `memset` of the whole buffer per subsegment.
+    let len = len as usize;
+    bytes.truncate(len);
+    bytes.resize(len, 0);
+    let whole = len - len % crate::dump::PAGE_SIZE as usize;
+    bytes[whole..].fill(0);
     mem.read_pages(va, bytes, pages);
     for state in pages.iter() {
         counts.add(*state);
