@@ -20,4 +20,5 @@ pub mod modules;
 pub mod pool;
 pub mod processes;
 pub mod report;
+pub mod snapshot;
 pub mod symbols;
