@@ -114,6 +114,10 @@ pub struct Measured {
     pub found_one: u64,
     /// Blocks the all-tags run listed.
     pub found_all: u64,
+    /// Medians of `stats.search_micros` (the search inside the process: no open, no output), in seconds:
+    /// `find ONE_TAG` with 1 and 2 threads, then `find` of a tag no block has with 2 threads.
+    #[serde(default)]
+    pub search_s: [f64; 3],
 }
 
 /// One dump: how it was made and what was measured on it.
@@ -148,6 +152,11 @@ impl Row {
     /// End-to-end speed of `t` (GB/s).
     pub fn gross_speed(&self, t: &Timed) -> f64 {
         gb_per_s(self.pool_bytes(), t.median_s)
+    }
+
+    /// In-process search speed (GB/s) of `search_s[i]`.
+    pub fn search_speed(&self, i: usize) -> f64 {
+        gb_per_s(self.pool_bytes(), self.measured.search_s[i])
     }
 
     /// `speed` ÷ the sequential read of the data extents.
@@ -267,6 +276,32 @@ pub fn speed_table(rows: &[Row]) -> String {
     out
 }
 
+/// The search itself, timed inside the process (`stats.search_micros`): no open, no symbols, no output, so no
+/// subtraction of two noisy process times.
+pub fn search_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| era | memory | sequential read of the data, GB/s | search, one tag: 1 / 2 threads | search speed, GB/s: 1 / 2 threads | ratio to the data read, 2 threads | nothing listed, 2 threads: GB/s (ratio) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let m = &r.measured;
+        out += &format!(
+            "| {} | {} | {:.2} | {} / {} | {:.2} / {:.2} | **{}** | {:.2} ({}) |\n",
+            r.generated.era,
+            r.memory(),
+            m.data.speed(),
+            time(m.search_s[0]),
+            time(m.search_s[1]),
+            r.search_speed(0),
+            r.search_speed(1),
+            percent(r.ratio(r.search_speed(1))),
+            r.search_speed(2),
+            percent(r.ratio(r.search_speed(2))),
+        );
+    }
+    out
+}
+
 /// Peak RSS, and what `find` adds to `pooltop dump`'s: a fixed part (the run that lists nothing) and a part per
 /// block listed (all tags, 2 threads, over the run that lists nothing).
 pub fn memory_table(rows: &[Row]) -> String {
@@ -360,6 +395,7 @@ mod tests {
                 file_reads: 5_105,
                 found_one: 10,
                 found_all: 20_480,
+                search_s: [0.5, 0.25, 0.2],
             },
         }
     }
@@ -384,6 +420,11 @@ mod tests {
         assert_eq!(
             line,
             "| w7-sp1 | 4 GiB | 8.00 / 5.12 | 100.0 ms | 612.0 ms / 356.0 ms | 2.00 / 4.00 (1.67 / 2.88) | **78 %** (56 %) | 5.12 (100 %) | 2.50 s / 2.00 s (20,480) |"
+        );
+        // 1.024 GB / 0.25 s = 4.096 GB/s, ÷ 5.12 GB/s = 80 %; nothing listed 1.024 / 0.2 = 5.12 GB/s = 100 %.
+        assert_eq!(
+            search_table(&rows).lines().nth(2).unwrap(),
+            "| w7-sp1 | 4 GiB | 5.12 | 500.0 ms / 250.0 ms | 2.05 / 4.10 | **80 %** | 5.12 (100 %) |"
         );
         let dumps = dumps_table(&rows);
         assert_eq!(

@@ -258,6 +258,30 @@ fn run_once(pooltop: &Pooltop, extra: &[&str]) -> Result<pooltop_bench::measure:
     Ok(m)
 }
 
+/// Runs a `find … --format json` and returns its `stats.search_micros` in seconds.
+fn search_seconds(pooltop: &Pooltop, extra: &[&str]) -> Result<f64> {
+    let m = run_measured(&mut pooltop.command(extra), Stdout::Capture)?;
+    if !m.success() {
+        bail!("{} failed: {}", pooltop.describe(extra), m.stderr_text());
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&m.stdout).context("pooltop printed JSON")?;
+    let micros = json["stats"]["search_micros"]
+        .as_u64()
+        .with_context(|| format!("{} printed no stats.search_micros", pooltop.describe(extra)))?;
+    Ok(micros as f64 / 1e6)
+}
+
+/// The median of `values` (0 for none).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 /// Runs `command` and counts the lines it prints, reading them in small pieces (this process stays small).
 fn count_lines(pooltop: &Pooltop, extra: &[&str]) -> Result<u64> {
     let mut child = pooltop
@@ -358,6 +382,13 @@ fn measure(args: &[String]) -> Result<()> {
     let mut walls: [Vec<Duration>; 6] = Default::default();
     let mut cpus: [Vec<Duration>; 6] = Default::default();
     let mut rss: [Option<u64>; 6] = [None; 6];
+    // The same searches with JSON output, for the time the process reports for the search alone.
+    let searched: [Vec<&str>; 3] = [
+        vec!["find", one_tag, "--format", "json", "--threads", "1"],
+        vec!["find", one_tag, "--format", "json", "--threads", "2"],
+        vec!["find", NO_MATCH, "--format", "json", "--threads", "2"],
+    ];
+    let mut searches: [Vec<f64>; 3] = Default::default();
     for _ in 0..runs {
         data.push(seqread::read_extents(file, &extents).context("reading the data extents")?);
         for (i, extra) in commands.iter().enumerate() {
@@ -365,6 +396,9 @@ fn measure(args: &[String]) -> Result<()> {
             walls[i].push(m.wall);
             cpus[i].extend(m.cpu);
             rss[i] = rss[i].max(m.max_rss_kib);
+        }
+        for (i, extra) in searched.iter().enumerate() {
+            searches[i].push(search_seconds(&pooltop, extra)?);
         }
     }
     // The whole file last: at 16 GiB its holes fill most of the page cache, which must not disturb the rest.
@@ -435,6 +469,7 @@ fn measure(args: &[String]) -> Result<()> {
         file_reads: stats["file_reads"].as_u64().unwrap_or(0),
         found_one,
         found_all,
+        search_s: searches.map(|mut v| median(&mut v)),
     };
     println!("{}", serde_json::to_string(&measured)?);
     Ok(())
@@ -583,6 +618,7 @@ fn run(mut args: Args) -> Result<()> {
     );
     println!("{}", figures::dumps_table(&rows));
     println!("{}", figures::speed_table(&rows));
+    println!("{}", figures::search_table(&rows));
     println!("{}", figures::memory_table(&rows));
     Ok(())
 }
