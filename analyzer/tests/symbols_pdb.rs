@@ -290,24 +290,24 @@ fn byte_flips_never_panic() {
 
 #[test]
 fn reader_panic_on_damaged_type_record_becomes_an_error() {
-    // Flipping this byte damages a numeric leaf inside a struct record of the type stream; debug builds of
-    // pdb2 hit `unreachable!()` there (tpi/data.rs), release builds return UnexpectedNumericPrefix. Either
-    // way the caller gets an error naming the file.
+    // Flipping this byte damages a numeric leaf inside a struct record of the type stream. Debug builds of pdb2
+    // hit `unreachable!()` there (tpi/data.rs), which must come back as an error naming the file; release builds
+    // of pdb2 take another path and read a damaged record without noticing (measured: `cargo test --release`),
+    // so there the only requirement is no panic and, if an error comes, one that names the file.
     let mut bytes = real_bytes();
     bytes[201_889] ^= 0xFF;
-    let err = exercise(bytes, "damaged.pdb").expect("damage not detected");
-    let text = err.to_string();
-    assert!(
-        text.starts_with("damaged.pdb: not a usable PDB: "),
-        "{text}"
-    );
+    let outcome = exercise(bytes, "damaged.pdb");
     if cfg!(debug_assertions) {
+        let text = outcome.expect("damage not detected").to_string();
         assert!(
-            text.contains(
-                "corrupt data made the PDB reader fail (internal error: entered unreachable code)"
-            ),
+            text.starts_with("damaged.pdb: not a usable PDB: ")
+                && text.contains(
+                    "corrupt data made the PDB reader fail (internal error: entered unreachable code)"
+                ),
             "{text}"
         );
+    } else if let Some(err) = outcome {
+        assert!(err.to_string().starts_with("damaged.pdb: "), "{err}");
     }
 }
 
