@@ -22,3 +22,4 @@ pub mod processes;
 pub mod report;
 pub mod snapshot;
 pub mod symbols;
+pub mod trend;

@@ -1,5 +1,7 @@
 //! Trace files: exact written form, round trips, bounded reading, one-line errors, flagged samples.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
+
 use pooltop_analyzer::snapshot::{
     SampleFlagKind, Snapshot, SnapshotSource, SystemIdentity, TagCounters, TagSample, TraceLimits,
     TraceWriter, read_trace, read_trace_with_limits, write_trace,
@@ -412,6 +414,49 @@ fn counters_of_a_32_bit_trace_are_unwrapped_at_2_pow_32() {
     assert_eq!(
         trace.flags[0].message,
         "w.jsonl:3: sample 1: tag 'Wrap' paged allocs wrapped at 2^32 (4294967040 -> 256), read as 4294967552"
+    );
+}
+
+#[test]
+fn a_32_bit_counter_that_wrapped_before_the_first_sample_is_unwrapped() {
+    let snaps = vec![
+        sample(
+            0,
+            32,
+            vec![row(
+                *b"Oldw",
+                counters(5, 0xFFFF_FFF0, 64),
+                counters(0, 0, 0),
+            )],
+        ),
+        sample(
+            1000,
+            32,
+            vec![row(
+                *b"Oldw",
+                counters(9, 0xFFFF_FFF2, 64),
+                counters(0, 0, 0),
+            )],
+        ),
+    ];
+    let mut out = Vec::new();
+    write_trace(&mut out, &snaps).unwrap();
+    let trace = read_trace(out.as_slice(), "f.jsonl").unwrap();
+    let np: Vec<(u64, u64)> = trace
+        .snapshots
+        .iter()
+        .map(|s| (s.tags[0].nonpaged.allocs, s.tags[0].nonpaged.frees))
+        .collect();
+    assert_eq!(
+        np,
+        vec![(0x1_0000_0005, 0xFFFF_FFF0), (0x1_0000_0009, 0xFFFF_FFF2)]
+    );
+    assert_eq!(trace.snapshots[1].tags[0].nonpaged.outstanding(), 0x17);
+    assert_eq!(trace.flags.len(), 1);
+    assert_eq!(trace.flags[0].kind, SampleFlagKind::CounterWrapped);
+    assert_eq!(
+        trace.flags[0].message,
+        "f.jsonl:2: sample 0: tag 'Oldw' nonpaged allocs (5) below frees (4294967280): wrapped at 2^32, read as 4294967301"
     );
 }
 

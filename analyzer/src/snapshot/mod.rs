@@ -67,6 +67,17 @@ impl TagCounters {
         self.allocs.saturating_sub(self.frees)
     }
 
+    /// Outstanding allocations for counters of the given width: with 32-bit counters whose allocations are below
+    /// their frees, the allocation counter has wrapped at 2^32 and the 32-bit difference is the true one.
+    pub fn outstanding_for(&self, counter_bits: u8) -> u64 {
+        if counter_bits == 32 && self.allocs < self.frees {
+            // Truncation is the point: only the low 32 bits were sampled.
+            u64::from((self.allocs as u32).wrapping_sub(self.frees as u32))
+        } else {
+            self.outstanding()
+        }
+    }
+
     /// Whether every counter is zero.
     pub fn is_zero(&self) -> bool {
         self.allocs == 0 && self.frees == 0 && self.bytes == 0
@@ -299,5 +310,13 @@ mod tests {
             bytes: 0,
         };
         assert_eq!(c.outstanding(), 0);
+        assert_eq!(c.outstanding_for(64), 0);
+        let wrapped = TagCounters {
+            allocs: 5,
+            frees: 0xFFFF_FFF0,
+            bytes: 0,
+        };
+        assert_eq!(wrapped.outstanding_for(32), 0x15);
+        assert_eq!(wrapped.outstanding_for(64), 0);
     }
 }

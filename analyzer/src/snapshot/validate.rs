@@ -103,6 +103,24 @@ pub fn validate(snapshots: &mut [Snapshot]) -> Vec<SampleFlag> {
             for pool in PoolKind::ALL {
                 let counters = row.counters_mut(pool);
                 let Some(prev) = last.get(&(tag, pool)).copied() else {
+                    if bits32 && counters.allocs < counters.frees {
+                        // The allocation counter already wrapped before the first sample.
+                        let unwrapped = counters.allocs.wrapping_add(1 << 32);
+                        flags.push(SampleFlag {
+                            index,
+                            tag: Some(tag),
+                            kind: SampleFlagKind::CounterWrapped,
+                            message: format!(
+                                "sample {index}: tag '{}' {} allocs ({}) below frees ({}): wrapped at 2^32, \
+                                 read as {unwrapped}",
+                                escape_tag(tag),
+                                pool.name(),
+                                counters.allocs,
+                                counters.frees
+                            ),
+                        });
+                        counters.allocs = unwrapped;
+                    }
                     last.insert((tag, pool), [counters.allocs, counters.frees]);
                     continue;
                 };
