@@ -67,6 +67,70 @@ pub enum Command {
     Demo(DemoArgs),
     /// Show the kernel's PDB identity, where its symbols came from (or why not), the pool globals and layouts.
     Symbols(SymbolsArgs),
+    /// Pool tags in driver files and in source code: who allocates what, and where.
+    Tags(TagsCommand),
+}
+
+/// `pooltop tags`.
+#[derive(Debug, Args)]
+pub struct TagsCommand {
+    /// What to scan.
+    #[command(subcommand)]
+    pub command: TagsSubcommand,
+}
+
+/// `pooltop tags` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TagsSubcommand {
+    /// Scan driver files (.sys, or folders searched for them) for the tags their code allocates, with source
+    /// lines when the driver's PDB is next to it or on the symbol path; optionally write a localtag.txt.
+    Scan(TagsScanArgs),
+    /// Find pool-tag literals in C, C++ and Rust sources (file:line, the allocation call they feed); with
+    /// --binary, compare them with the tags of the built driver.
+    Src(TagsSrcArgs),
+}
+
+/// Output format of `pooltop tags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TagsFormat {
+    /// Text for people.
+    Text,
+    /// JSON document (schema `pooltop.tags-scan/1` or `pooltop.tags-src/1`).
+    Json,
+}
+
+/// `pooltop tags scan`.
+#[derive(Debug, Args)]
+pub struct TagsScanArgs {
+    /// Driver files or folders.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write the tags with a call site to this localtag.txt (the format WinDbg and poolmon read).
+    #[arg(long, value_name = "FILE")]
+    pub localtag: Option<PathBuf>,
+    /// Also list tags that only occur as constants (no allocator call found: wrappers, frees, data).
+    #[arg(long)]
+    pub constants: bool,
+    /// Where drivers' PDBs are looked for besides next to the file (local stores and folders).
+    #[arg(long, value_name = "PATH")]
+    pub symbol_path: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TagsFormat::Text)]
+    pub format: TagsFormat,
+}
+
+/// `pooltop tags src`.
+#[derive(Debug, Args)]
+pub struct TagsSrcArgs {
+    /// The source folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Built driver(s) of these sources: report tags the source has and the binary lost, and the reverse.
+    #[arg(long = "binary", value_name = "FILE")]
+    pub binaries: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TagsFormat::Text)]
+    pub format: TagsFormat,
 }
 
 /// Output format of `pooltop symbols`.
@@ -142,6 +206,10 @@ pub struct TableArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also name, for every tag, the loaded modules whose code allocates it (call sites, source lines when the
+    /// driver's PDB is on the symbol path) beside pooltag.txt: a section after the table, `owners` in JSON.
+    #[arg(long)]
+    pub owners: bool,
     /// pooltag.txt to describe tags (else $POOLTOP_POOLTAG, WinDbg's folders, ~/.config/pooltop/pooltag.txt).
     #[arg(long, value_name = "FILE", global = true)]
     pub pooltag: Option<PathBuf>,

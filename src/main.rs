@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         },
         cli::Command::Demo(args) => commands::demo::run(args, &mut stdout),
         cli::Command::Symbols(args) => commands::symbols::run(args, &mut stdout),
+        cli::Command::Tags(command) => commands::tags::run(command, &mut stdout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use pooltop_analyzer::analysis::{DumpAnalysis, SymbolOptions};
+use pooltop_analyzer::owners::{OwnerOptions, attribute_owners};
 use pooltop_analyzer::report::{self, PoolusedOptions, SortOrder, TagGlob, machine, windbg};
 use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
 use pooltop_pooltag::{PoolTagDb, locate};
@@ -28,11 +29,37 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
         analysis.pool_usage()?
     };
     let table = report::select(&usage, &options);
-    let warnings = super::merge_warnings(&analysis, &usage.warnings);
+    let owners = args.table.owners.then(|| {
+        attribute_owners(
+            &analysis,
+            &OwnerOptions {
+                symbol_path: symbol_options(args.symbol_path.as_deref()).path,
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        )
+    });
+    let mut more_warnings = usage.warnings.clone();
+    if let Some(owners) = &owners {
+        more_warnings.extend(owners.warnings.iter().map(|w| format!("owners: {w}")));
+    }
+    let warnings = super::merge_warnings(&analysis, &more_warnings);
     let text = match args.table.format {
-        Format::Table => windbg::render(&table, &db),
-        Format::Json => machine::render_json(&table, &db, &analysis.context(), &warnings)?,
-        Format::Csv => machine::render_csv(&table, &db)?,
+        Format::Table => {
+            let mut text = windbg::render(&table, &db);
+            if let Some(owners) = &owners {
+                text.push_str(&report::owners::render_section(&table, &db, owners));
+            }
+            text
+        }
+        Format::Json => {
+            machine::render_json(&table, &db, &analysis.context(), &warnings, owners.as_ref())?
+        }
+        Format::Csv => {
+            if owners.is_some() {
+                bail!("--owners has no CSV form; use --format json or the table");
+            }
+            machine::render_csv(&table, &db)?
+        }
     };
     super::emit(out, &text, &warnings, analysis)
 }

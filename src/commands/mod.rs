@@ -5,6 +5,7 @@ pub mod demo;
 pub mod dump;
 pub mod find;
 pub mod symbols;
+pub mod tags;
 
 use std::io::Write;
 

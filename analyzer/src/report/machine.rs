@@ -4,6 +4,7 @@ use pooltop_pooltag::{PoolTagDb, tag_column};
 use serde::Serialize;
 
 use super::select::{PoolusedTable, SortOrder};
+use crate::owners::Owners;
 use crate::pool::{PoolCounters, TagUsage};
 
 /// Version tag of the JSON document.
@@ -44,6 +45,8 @@ struct JsonRow<'a> {
     paged: JsonCounters,
     description: String,
     pooltag: Option<JsonOwner<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owners: Option<super::owners::JsonOwners<'a>>,
 }
 
 #[derive(Serialize)]
@@ -63,6 +66,8 @@ struct JsonReport<'a, C: Serialize> {
     options: JsonOptions,
     tags: Vec<JsonRow<'a>>,
     total: JsonTotal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_scan: Option<&'a [crate::owners::ModuleScan]>,
     warnings: &'a [String],
 }
 
@@ -77,7 +82,7 @@ pub fn tag_hex(tag: [u8; 4]) -> String {
     format!("{:#010x}", u32::from_le_bytes(tag))
 }
 
-fn row<'a>(usage: &TagUsage, db: &'a PoolTagDb) -> JsonRow<'a> {
+fn row<'a>(usage: &TagUsage, db: &'a PoolTagDb, owners: Option<&'a Owners>) -> JsonRow<'a> {
     JsonRow {
         tag: tag_column(usage.tag),
         tag_hex: tag_hex(usage.tag),
@@ -90,15 +95,18 @@ fn row<'a>(usage: &TagUsage, db: &'a PoolTagDb) -> JsonRow<'a> {
             source: e.source.file_name().to_string(),
             line: e.line,
         }),
+        owners: owners.map(|o| super::owners::json_owners(usage.tag, db, o)),
     }
 }
 
-/// Renders the table as one JSON document; `context` adds top-level fields (dump, symbols, pooltag files).
+/// Renders the table as one JSON document; `context` adds top-level fields (dump, symbols, pooltag files);
+/// with `owners` (`--owners`) each row carries its owners and verdict and `owner_scan` lists every module.
 pub fn render_json(
     table: &PoolusedTable,
     db: &PoolTagDb,
     context: &impl Serialize,
     warnings: &[String],
+    owners: Option<&Owners>,
 ) -> Result<String, serde_json::Error> {
     let report = JsonReport {
         schema: JSON_SCHEMA,
@@ -110,11 +118,12 @@ pub fn render_json(
             tag: table.options.tag.as_ref().map(|g| g.as_str()),
             top: table.options.top,
         },
-        tags: table.rows.iter().map(|r| row(r, db)).collect(),
+        tags: table.rows.iter().map(|r| row(r, db, owners)).collect(),
         total: JsonTotal {
             nonpaged: (&table.total.nonpaged).into(),
             paged: (&table.total.paged).into(),
         },
+        owner_scan: owners.map(|o| o.modules.as_slice()),
         warnings,
     };
     let mut text = serde_json::to_string_pretty(&report)?;

@@ -3,6 +3,7 @@
 pub mod bigpool;
 pub mod find;
 pub mod machine;
+pub mod owners;
 pub mod select;
 pub mod symbols;
 pub mod windbg;
