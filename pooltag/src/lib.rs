@@ -62,6 +62,8 @@ mod error;
 mod locate;
 mod parse;
 pub mod render;
+pub mod source;
+pub mod localtag;
 
 pub use db::{MAX_FILE_BYTES, PoolTagDb};
 pub use entry::{Entry, Origin, PatternKind, SourceKind, UNKNOWN_BINARY};
