@@ -9,12 +9,20 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 #[derive(Debug, Parser)]
 #[command(name = "pooltop", version, about, long_about = None)]
 pub struct Cli {
-    /// What to do.
+    /// What to do; without a subcommand, the live view of the running system (Windows).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
+/// The command `pooltop` runs without a subcommand.
+static LIVE: Command = Command::Live;
+
 impl Cli {
+    /// The subcommand given, or [`Command::Live`] without one.
+    pub fn chosen_command(&self) -> &Command {
+        self.command.as_ref().unwrap_or(&LIVE)
+    }
+
     /// Parses the process's arguments, exiting with clap's message on a usage error. Besides clap's own checks,
     /// `!poolused` table options given together with a dump view (`pooltop dump X --format json bigpool`) are
     /// refused rather than silently ignored.
@@ -69,6 +77,152 @@ pub enum Command {
     Symbols(SymbolsArgs),
     /// Pool tags in driver files and in source code: who allocates what, and where.
     Tags(TagsCommand),
+    /// Compare two snapshots (dumps, or samples of trace files): per tag, the change in outstanding
+    /// allocations and bytes, largest growth first. With one trace file: its first sample against its last.
+    Diff(DiffArgs),
+    /// Rank the leak suspects of a recording (a trace, or several dumps) by steady growth, with the evidence;
+    /// --svg draws the top suspects' bytes over time.
+    Report(ReportArgs),
+    /// Write the tracker sums of dumps as samples of a trace file (for `diff` and `report`).
+    Snapshot(SnapshotArgs),
+    /// Record the running system's pool counters to a trace file (Windows).
+    Record(RecordArgs),
+    /// Replay a recorded trace in the live view (poolmon's table with change columns; `?` for the keys).
+    Replay(ReplayArgs),
+    /// The live view of the running system: what `pooltop` without a subcommand runs (Windows).
+    #[command(skip)]
+    Live,
+}
+
+/// `pooltop replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The trace file (`pooltop.trace/1` JSON lines, as `pooltop record` writes them).
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+    /// Play X times as fast as recorded (0.5 = half speed). Default: one sample a second, whatever the recorded
+    /// interval.
+    #[arg(long, value_name = "X", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// pooltag.txt for the Owner column (else $POOLTOP_POOLTAG, WinDbg's folders, ~/.config/pooltop/pooltag.txt).
+    #[arg(long, value_name = "FILE")]
+    pub pooltag: Option<PathBuf>,
+}
+
+/// A replay speed factor: a finite number above 0.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!(
+            "{text:?} is not a speed factor above 0 (e.g. 2, 0.5, 60)"
+        )),
+    }
+}
+
+/// Output format of `pooltop diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Text for people.
+    Table,
+    /// JSON document (schema `pooltop.diff/1`).
+    Json,
+    /// CSV, one row per tag and pool.
+    Csv,
+}
+
+/// `pooltop diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier snapshot: a dump, or a trace file (`FILE@N` picks sample N, negative from the end; default
+    /// the last).
+    #[arg(value_name = "A")]
+    pub before: String,
+    /// The later snapshot (same forms). Without it, A must be a trace: its first sample against its last.
+    #[arg(value_name = "B")]
+    pub after: Option<String>,
+    /// Also list tags that did not change.
+    #[arg(long)]
+    pub all: bool,
+    /// Show at most N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    /// Symbol path for dumps (as for `pooltop dump`).
+    #[arg(long, value_name = "PATH")]
+    pub symbol_path: Option<String>,
+    /// pooltag.txt to describe tags.
+    #[arg(long, value_name = "FILE")]
+    pub pooltag: Option<PathBuf>,
+}
+
+/// Output format of `pooltop report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Text for people.
+    Table,
+    /// JSON document (schema `pooltop.suspects/1`).
+    Json,
+    /// CSV, one row per suspect.
+    Csv,
+}
+
+/// `pooltop report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A trace file, or several dumps (or traces) taken one after the other.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<PathBuf>,
+    /// Draw the top suspects' bytes over time into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Lines in the chart.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub chart_lines: usize,
+    /// Show at most N suspects.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Fewest samples a tag needs to be judged.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub min_samples: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Symbol path for dumps.
+    #[arg(long, value_name = "PATH")]
+    pub symbol_path: Option<String>,
+    /// pooltag.txt to describe tags.
+    #[arg(long, value_name = "FILE")]
+    pub pooltag: Option<PathBuf>,
+}
+
+/// `pooltop snapshot`.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The dumps.
+    #[arg(required = true, value_name = "DUMP")]
+    pub dumps: Vec<PathBuf>,
+    /// The trace file to write (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Symbol path (as for `pooltop dump`).
+    #[arg(long, value_name = "PATH")]
+    pub symbol_path: Option<String>,
+}
+
+/// `pooltop record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Seconds between samples.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub interval: f64,
+    /// Seconds to record.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub duration: f64,
+    /// The trace file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `pooltop tags`.
@@ -334,6 +488,10 @@ pub struct DemoArgs {
     /// Keep the generated dump, symbols and pooltag file in this folder instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
+    /// Show a generated recording of the demo system live (two leaking tags, noise, a sawtooth cache) in the
+    /// terminal view instead of analysing its dump.
+    #[arg(long, conflicts_with = "keep")]
+    pub live: bool,
     /// Table options.
     #[command(flatten)]
     pub table: TableArgs,

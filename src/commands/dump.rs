@@ -103,7 +103,12 @@ pub fn table_options(args: &TableArgs) -> Result<PoolusedOptions> {
 
 /// Loads pooltag.txt (and localtag.txt) or an empty database with a one-line hint.
 pub fn load_pooltag(args: &TableArgs) -> Result<PoolTagDb> {
-    let located = locate(args.pooltag.as_deref())?;
+    load_pooltag_file(args.pooltag.as_deref())
+}
+
+/// Loads pooltag.txt from `--pooltag FILE` or the usual places (see [`locate`]), with the same hint.
+pub fn load_pooltag_file(file: Option<&std::path::Path>) -> Result<PoolTagDb> {
+    let located = locate(file)?;
     if let Some(hint) = located.not_found_hint() {
         eprintln!("{hint}");
     }

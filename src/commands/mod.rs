@@ -2,8 +2,15 @@
 
 pub mod bigpool;
 pub mod demo;
+pub mod diff;
 pub mod dump;
 pub mod find;
+pub mod live_view;
+pub mod record;
+pub mod replay;
+pub mod report;
+pub mod snapshot;
+pub mod snapshots;
 pub mod symbols;
 pub mod tags;
 

@@ -169,6 +169,16 @@ pub struct DumpHeader {
     pub claimed_pages: u64,
     /// File length in bytes.
     pub file_size: u64,
+    /// `SystemTime` (0xFA8) as milliseconds since the Unix epoch; `None` when zero or before 1970.
+    pub system_time_unix_ms: Option<i64>,
+}
+
+/// FILETIME (a signed LARGE_INTEGER of 100 ns since 1601-01-01 UTC) to milliseconds since 1970-01-01 UTC;
+/// `None` for zero, negative values and times before 1970.
+pub fn filetime_to_unix_ms(filetime: i64) -> Option<i64> {
+    const EPOCH_DIFFERENCE_MS: i64 = 11_644_473_600_000;
+    let ms = filetime / 10_000 - EPOCH_DIFFERENCE_MS;
+    (filetime > 0 && ms >= 0).then_some(ms)
 }
 
 /// Reads and validates the header of a dump whose first bytes are `head` and whose length is `file_size`.
@@ -260,6 +270,10 @@ pub fn parse_header(
         kd_debugger_data_block: raw.kd_debugger_data_block.get(LE),
         claimed_pages,
         file_size,
+        system_time_unix_ms: head
+            .get(0xFA8..0xFB0)
+            .and_then(|b| b.try_into().ok())
+            .and_then(|b| filetime_to_unix_ms(i64::from_le_bytes(b))),
     })
 }
 
@@ -451,4 +465,21 @@ fn rdmp_extent(
         pages,
         pages.saturating_mul(PAGE_SIZE).saturating_add(first_page),
     ))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::filetime_to_unix_ms;
+
+    #[test]
+    fn filetime_converts_to_unix_milliseconds() {
+        // 2024-01-01T00:00:00Z is 1,704,067,200 s after 1970 and 13,348,540,800 s after 1601.
+        assert_eq!(
+            filetime_to_unix_ms(133_485_408_000_000_000),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(filetime_to_unix_ms(0), None);
+        assert_eq!(filetime_to_unix_ms(1), None);
+        assert_eq!(filetime_to_unix_ms(-1), None);
+    }
 }

@@ -1,0 +1,92 @@
+//! `pooltop report TRACE [--svg FILE]`: leak suspects of a recording ranked by evidence, and a chart of the top
+//! suspects' bytes over time.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use pooltop_analyzer::chart::{ChartOptions, Series, line_chart};
+use pooltop_analyzer::snapshot::escape_tag;
+use pooltop_analyzer::trend::{
+    SuspectOptions, format_rate, rank_suspects, render_suspects_csv, render_suspects_json,
+    render_suspects_table,
+};
+
+use super::snapshots::{dump_snapshot, is_dump, trace_file};
+use crate::cli::{ReportArgs, ReportFormat};
+
+/// Runs `pooltop report`.
+pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
+    let db = super::dump::load_pooltag_file(args.pooltag.as_deref())?;
+    // One trace, or several dumps / traces taken in turn.
+    let mut snapshots = Vec::new();
+    let mut warnings = Vec::new();
+    for source in &args.traces {
+        if is_dump(source)? {
+            let (snapshot, more) = dump_snapshot(source, args.symbol_path.as_deref())?;
+            snapshots.push(snapshot);
+            warnings.extend(more);
+        } else {
+            let (trace, more) = trace_file(source)?;
+            snapshots.extend(trace.snapshots);
+            warnings.extend(more);
+        }
+    }
+    snapshots.sort_by_key(|s| s.time_unix_ms);
+    if snapshots.len() < 2 {
+        bail!(
+            "{} sample(s): a trend needs at least two (record more, or give several dumps)",
+            snapshots.len()
+        );
+    }
+    let options = SuspectOptions {
+        min_samples: args.min_samples,
+        ..SuspectOptions::default()
+    };
+    let mut suspects = rank_suspects(&snapshots, &options);
+    suspects.truncate(args.top);
+    let context = serde_json::json!({
+        "sources": args.traces.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "samples": snapshots.len(),
+    });
+    let text = match args.format {
+        ReportFormat::Table => render_suspects_table(&suspects, &db),
+        ReportFormat::Json => render_suspects_json(&suspects, &options, &db, &context)?,
+        ReportFormat::Csv => render_suspects_csv(&suspects, &db)?,
+    };
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    if let Some(svg) = &args.svg {
+        let series: Vec<Series> = suspects
+            .iter()
+            .take(args.chart_lines)
+            .map(|s| Series {
+                label: format!(
+                    "{} ({}) {}",
+                    escape_tag(s.tag),
+                    s.pool.name(),
+                    format_rate(s.slope_bytes_per_hour)
+                ),
+                points: snapshots
+                    .iter()
+                    .filter_map(|snap| {
+                        snap.tag(s.tag)
+                            .map(|t| (snap.time_unix_ms, t.counters(s.pool).bytes))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let chart = line_chart(
+            &series,
+            &ChartOptions {
+                title: format!("Top leak suspects: bytes over {} samples", snapshots.len()),
+                ..ChartOptions::default()
+            },
+        );
+        std::fs::write(svg, chart).with_context(|| format!("writing {}", svg.display()))?;
+        eprintln!("pooltop: wrote {} ({} lines)", svg.display(), series.len());
+    }
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
