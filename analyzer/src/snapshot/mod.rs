@@ -2,7 +2,7 @@
 //!
 //! A [`Snapshot`] is the per-tag, per-pool counters of one moment plus the time and the identity of the system
 //! they came from. A recording is a sequence of snapshots written as a trace ([`trace`]: versioned JSON lines);
-//! [`validate`] flags samples whose time or counters do not move forward and unwraps 32-bit counters.
+//! [`validate`](mod@validate) flags samples whose time or counters do not move forward and unwraps 32-bit counters.
 
 pub mod tag;
 pub mod trace;
@@ -189,25 +189,12 @@ impl Snapshot {
     pub fn from_samples(
         time_unix_ms: i64,
         identity: SystemIdentity,
-        mut tags: Vec<TagSample>,
+        tags: Vec<TagSample>,
     ) -> Snapshot {
-        tags.sort_by_key(|t| t.tag);
-        tags.dedup_by(|later, kept| {
-            if later.tag != kept.tag {
-                return false;
-            }
-            for pool in PoolKind::ALL {
-                let (k, l) = (kept.counters_mut(pool), later.counters(pool));
-                k.allocs = k.allocs.wrapping_add(l.allocs);
-                k.frees = k.frees.wrapping_add(l.frees);
-                k.bytes = k.bytes.wrapping_add(l.bytes);
-            }
-            true
-        });
         Snapshot {
             time_unix_ms,
             identity,
-            tags,
+            tags: sort_and_merge(tags),
         }
     }
 
@@ -229,6 +216,24 @@ impl Snapshot {
             acc
         })
     }
+}
+
+/// Sorts rows by tag bytes and adds rows with the same tag together (wrapping).
+pub fn sort_and_merge(mut tags: Vec<TagSample>) -> Vec<TagSample> {
+    tags.sort_by_key(|t| t.tag);
+    tags.dedup_by(|later, kept| {
+        if later.tag != kept.tag {
+            return false;
+        }
+        for pool in PoolKind::ALL {
+            let (k, l) = (kept.counters_mut(pool), later.counters(pool));
+            k.allocs = k.allocs.wrapping_add(l.allocs);
+            k.frees = k.frees.wrapping_add(l.frees);
+            k.bytes = k.bytes.wrapping_add(l.bytes);
+        }
+        true
+    });
+    tags
 }
 
 #[cfg(test)]

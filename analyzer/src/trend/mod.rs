@@ -1,6 +1,6 @@
 //! Pool usage over time: the change between two snapshots and the leak suspects of a recording.
 //!
-//! - [`diff`]: per tag and pool, the change in outstanding allocations and bytes (`pooltop diff A B`);
+//! - [`diff`](mod@diff): per tag and pool, the change in outstanding allocations and bytes (`pooltop diff A B`);
 //! - [`suspects`]: tags ranked by steady growth (Theil–Sen slope, share of intervals that grew, bytes per
 //!   hour), with the evidence;
 //! - [`render`]: both as text tables, JSON and CSV.
