@@ -3,6 +3,7 @@
 #   synth/kernel/store/ntkrnlmp.pdb/<GUID><age>/ntkrnlmp.pdb     (symbol-store layout)
 #   synth/kernel/store/ntoskrnl.exe/<TimeDateStamp><SizeOfImage>/ntoskrnl.exe
 #   synth/src/kernels_generated.rs
+# and then, through synth/driver/regen.sh, the fake drivers (synth/driver/store, synth/src/drivers_generated.rs).
 # Works from any directory; all intermediate files live in a temporary directory outside the repo.
 # Output is byte-for-byte reproducible with the Debian 12 packages clang-19 / lld-19 / llvm-19.
 # CI: bash synth/kernel/regen.sh && git diff --exit-code synth/
@@ -22,4 +23,5 @@ if ((${#missing[@]})); then
 fi
 
 export LC_ALL=C
-exec python3 -B "$here/tools/regen.py" --kernel-dir "$here" --rust-out "$synth/src/kernels_generated.rs"
+python3 -B "$here/tools/regen.py" --kernel-dir "$here" --rust-out "$synth/src/kernels_generated.rs"
+exec bash "$synth/driver/regen.sh"

@@ -301,7 +301,7 @@ impl FakeKernel {
     }
 }
 
-fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     let with_path =
         |e: io::Error| io::Error::new(e.kind(), format!("writing {}: {e}", path.display()));
     if let Some(parent) = path.parent() {

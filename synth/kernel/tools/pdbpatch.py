@@ -44,6 +44,7 @@ class Section:
     virtual_size: int
     raw_pointer: int
     raw_size: int
+    characteristics: int = 0
 
 
 @dataclass
@@ -58,7 +59,8 @@ class PeInfo:
     rsds_guid: bytes
     rsds_age: int
     rsds_path: str
-    export_dll_name: str
+    # The export directory's DLL name, or None when the image exports nothing (a driver).
+    export_dll_name: str | None
 
 
 def _rva_to_offset(sections: list[Section], rva: int, length: int) -> int:
@@ -73,7 +75,7 @@ def _rva_to_offset(sections: list[Section], rva: int, length: int) -> int:
 
 
 def parse_pe(image: bytes | bytearray) -> PeInfo:
-    """Parse the PE32+ headers, the CodeView debug entry and the export directory name."""
+    """Parse the PE32+ headers, the CodeView debug entry and the export directory name (if any)."""
     if image[:2] != b"MZ":
         raise PatchError("image: no MZ signature")
     nt = _u32(image, 0x3C)
@@ -103,6 +105,7 @@ def parse_pe(image: bytes | bytearray) -> PeInfo:
                 virtual_address=_u32(image, h + 12),
                 raw_size=_u32(image, h + 16),
                 raw_pointer=_u32(image, h + 20),
+                characteristics=_u32(image, h + 36),
             )
         )
 
@@ -130,11 +133,11 @@ def parse_pe(image: bytes | bytearray) -> PeInfo:
     path = bytes(image[off + 24 : off + size]).split(b"\0", 1)[0].decode("ascii")
 
     exp_rva = _u32(image, dirs + 8 * IMAGE_DIRECTORY_ENTRY_EXPORT)
-    if exp_rva == 0:
-        raise PatchError("image: no export directory")
-    exp = _rva_to_offset(sections, exp_rva, 40)
-    name_off = _rva_to_offset(sections, _u32(image, exp + 12), 1)
-    dll_name = bytes(image[name_off : name_off + 64]).split(b"\0", 1)[0].decode("ascii")
+    dll_name = None
+    if exp_rva != 0:
+        exp = _rva_to_offset(sections, exp_rva, 40)
+        name_off = _rva_to_offset(sections, _u32(image, exp + 12), 1)
+        dll_name = bytes(image[name_off : name_off + 64]).split(b"\0", 1)[0].decode("ascii")
 
     return PeInfo(
         time_date_stamp=time_date_stamp,

@@ -1,11 +1,18 @@
 //! The demo system: a Windows 10 2004-era server whose nonpaged pool is being eaten by a leaking driver.
 //!
 //! The tag names are ordinary kernel and driver tags; every description in [`DEMO_POOLTAG`] is written for this
-//! project (it is not Microsoft's pooltag.txt). Several tags (`Dmx9`, `Cont`, `Vad `, `Io  `, `Wait`, `Sect`, `SeTd`
-//! and the two expansion-table tags) are deliberately missing from it, so the demo shows `UNKNOWN pooltag` lines too.
+//! project (it is not Microsoft's pooltag.txt). Several tags (`Dmx9`, `Cont`, `Vad `, `Io  `, `Wait`, `Sect`, `SeTd`,
+//! the two expansion-table tags, and the driver tags `NfCg`, `CdMs` and the unprintable `84 31 00 00`) are
+//! deliberately missing from it, so the demo shows `UNKNOWN pooltag` lines too.
+//!
+//! The three planted drivers of [`crate::drivers`] are loaded, so that attribution from driver code has something to
+//! show next to the pooltag file: `Lk01`/`Lk02` agree with it (`leakydrv.sys`), `Dmx9` and `84 31 00 00` are
+//! allocated by code the file says nothing about, and `TcpE` is pinned on `tcpip.sys` by the file but allocated by
+//! `netflt.sys`. [`demo_scenario_with_missing_driver_page`] also leaves [`DEMO_MISSING_DRIVER_PAGE`] out of the
+//! dump, which holds `CdMs`'s only call site (the plain demo keeps every image page, as the benchmarks need).
 
 use super::{BigPageTruth, BigPool, Counts, PoolBlocksSpec, Scenario, TagTruth};
-use crate::kernels;
+use crate::{drivers, kernels};
 
 /// A pooltag.txt-format file describing the demo tags in pooltop's own words.
 pub const DEMO_POOLTAG: &str = "\
@@ -31,32 +38,35 @@ NDnd - ndis.sys     - network adapter contexts\r
 Vi* - <unknown>     - driver verifier bookkeeping\r
 ObNm - nt!ob        - object name buffers\r
 Toke - nt!se        - access token bodies\r
+NfCx - netflt.sys   - filter contexts of the demo network filter\r
+NfRb - netflt.sys   - rule buffers of the demo network filter\r
+CdBk - cachedrv.sys - cache blocks of the demo block cache\r
+CdIx - cachedrv.sys - cache index of the demo block cache\r
 \x1a";
 
 /// Where the demo's big allocations start (nonpaged pool; the fixture does not map them).
 pub const DEMO_BIG_POOL_BASE: u64 = 0xFFFF_C608_9000_0000;
 
+/// The planted driver page [`demo_scenario_with_missing_driver_page`] leaves out of the dump: `cachedrv.sys`'s
+/// second `.text` page, which holds the only `CdMs` call site and one of the three `CdBk` sites.
+pub const DEMO_MISSING_DRIVER_PAGE: (&str, u32) = ("cachedrv.sys", 0x2000);
+
 /// The demo scenario: 4 processors, about 30 tags, `Lk01`/`Lk02` leaking nonpaged pool, the default processes, and
 /// a few big allocations (four live `Lk01` ones and a freed one, `EtwB` buffers, a paged `CM31` block billed to
 /// explorer.exe). Only executable nonpaged and paged big pool, so that every era, 7601 included, can hold it. Plus
-/// a small sample of pool blocks with headers ([`PoolBlocksSpec::demo`], independent of the tracker counters).
+/// a small sample of pool blocks with headers ([`PoolBlocksSpec::demo`], independent of the tracker counters), and
+/// the planted drivers (every planted tag has a row).
 pub fn demo_scenario() -> Scenario {
     let kernel = &kernels::all()[1];
     let mut scenario = Scenario::new(kernel);
     scenario.processors = 4;
-    scenario.drivers = [
-        "ntfs.sys",
-        "tcpip.sys",
-        "ndis.sys",
-        "leakydrv.sys",
-        "storport.sys",
-    ]
-    .map(String::from)
-    .to_vec();
+    scenario.drivers = ["ntfs.sys", "tcpip.sys", "ndis.sys", "storport.sys"]
+        .map(String::from)
+        .to_vec();
     let np =
         |outstanding: u64, frees: u64, bytes: u64| Counts::outstanding(outstanding, frees, bytes);
     let none = Counts::default();
-    let rows: [(&[u8], Counts, Counts); 28] = [
+    let rows: [(&[u8], Counts, Counts); 35] = [
         (b"Lk01", np(1_834_221, 12_004, 1_878_242_304), none),
         (
             b"Lk02",
@@ -97,6 +107,14 @@ pub fn demo_scenario() -> Scenario {
         (b"Vad ", np(45_120, 9_331_002, 5_775_360), none),
         (b"SeTd", none, np(402, 88_212, 51_456)),
         (b"Wait", np(60, 301_102, 15_360), none),
+        // The planted drivers' other tags (Lk01, Lk02, Dmx9 and TcpE are above).
+        (b"NfCx", np(24, 2, 9_216), none),
+        (b"NfRb", np(3, 40, 1_536), none),
+        (b"NfCg", none, np(1, 0, 1_024)),
+        (&[0x84, 0x31, 0, 0], np(1, 0, 8_192), none),
+        (b"CdIx", none, np(1, 0, 1_024)),
+        (b"CdBk", np(40, 900, 655_360), np(24, 120, 1_572_864)),
+        (b"CdMs", np(1, 0, 128), none),
     ];
     scenario.tags = rows
         .iter()
@@ -121,5 +139,20 @@ pub fn demo_scenario() -> Scenario {
         BigPageTruth::new(big(7), b"CM31", 0x3000, BigPool::Paged).billed_to(3716),
     ];
     scenario.pool_blocks = Some(PoolBlocksSpec::demo());
+    for driver in drivers::planted_drivers() {
+        scenario.load_driver(driver);
+    }
+    scenario
+}
+
+/// [`demo_scenario`] with [`DEMO_MISSING_DRIVER_PAGE`] left out of the dump (its PTE valid, its frame absent), so
+/// that `CdMs` has no readable call site and `CdBk` one of its three fewer.
+pub fn demo_scenario_with_missing_driver_page() -> Scenario {
+    let mut scenario = demo_scenario();
+    for load in &mut scenario.loaded_drivers {
+        if load.driver.name == DEMO_MISSING_DRIVER_PAGE.0 {
+            load.missing_pages.push(DEMO_MISSING_DRIVER_PAGE.1);
+        }
+    }
     scenario
 }

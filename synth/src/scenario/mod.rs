@@ -4,14 +4,15 @@
 //! (`ExPoolTagTables[0..KeNumberProcessors)`, keys at the same hash slot in every table, counters split so that
 //! single tables underflow), an expansion table, the processes on `PsActiveProcessHead` with their address spaces,
 //! one session space per session with its session pool tracker (see [`processes`]), `PoolBigPageTable` (see
-//! [`big_pages`]), and optionally small pool blocks with `_POOL_HEADER`s in classic pool pages or segment heaps
-//! (see [`pool_blocks`]).
+//! [`big_pages`]), optionally small pool blocks with `_POOL_HEADER`s in classic pool pages or segment heaps
+//! (see [`pool_blocks`]), and planted driver images in `PsLoadedModuleList` (see [`driver_images`]).
 //!
 //! The layouts written here come from the fixture's own table ([`crate::kernels`]), never from pooltop's
 //! analyzer, so that a reader bug cannot be mirrored by the generator.
 
 pub mod big_pages;
 pub mod demo;
+pub mod driver_images;
 pub mod model;
 pub mod pool_blocks;
 pub mod processes;
@@ -19,9 +20,11 @@ pub mod processes;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::drivers::PlantedDriver;
 use crate::dump::{DumpBuilder, DumpError, DumpFormat, LARGE_PAGE_SIZE, PAGE_SIZE};
 use crate::kernels::{FakeKernel, Field, TrackerLayout};
 pub use big_pages::big_page_slot;
+pub use driver_images::{DRIVER_BASE, DRIVER_STRIDE, DriverLoad, PlacedDriver};
 pub use model::{
     BigPageTruth, BigPool, Counts, Placement, ProcessSpec, TagTruth, split_across_processors,
     tracker_hash,
@@ -88,8 +91,11 @@ pub struct Scenario {
     pub big_pages: Vec<BigPageTruth>,
     /// `PoolBigPageTableSize` (a power of two, at least 512).
     pub big_page_table_entries: u64,
-    /// Module names loaded after `ntoskrnl.exe` and `hal.dll`.
+    /// Module names loaded after `ntoskrnl.exe` and `hal.dll`: list entries only (`FullDllName` = `BaseDllName`
+    /// = the name), no image mapped.
     pub drivers: Vec<String>,
+    /// Planted drivers ([`crate::drivers`]) mapped at their bases and listed after [`Scenario::drivers`].
+    pub loaded_drivers: Vec<DriverLoad>,
     /// Put processor 1's table inside a 2 MiB page at an offset that is not 4 KiB aligned.
     pub large_page_table: bool,
     /// Size of physical memory in pages (grown by the build when the pool blocks need more).
@@ -109,8 +115,10 @@ pub struct Placed {
     pub expansion: u64,
     /// VA of `nt!PsLoadedModuleList` (the list head).
     pub module_list_head: u64,
-    /// Module list entry VA by module name, in load order.
+    /// Module list entry VA by module name (`BaseDllName`), in load order.
     pub module_entries: Vec<(String, u64)>,
+    /// Every planted driver, in `scenario.loaded_drivers` order.
+    pub drivers: Vec<PlacedDriver>,
     /// VA of `KDDEBUGGER_DATA64`.
     pub kdbg: u64,
     /// Session tracker table VA (the same session-space VA in every session), if written.
@@ -228,6 +236,7 @@ impl Scenario {
             big_pages: Vec::new(),
             big_page_table_entries: 4096,
             drivers: Vec::new(),
+            loaded_drivers: Vec::new(),
             large_page_table: true,
             physical_pages: 0x8000,
             pool_blocks: None,
@@ -245,6 +254,30 @@ impl Scenario {
             ProcessSpec::new("csrss.exe", 604, Some(1)),
             ProcessSpec::new("explorer.exe", 3716, Some(1)),
         ]
+    }
+
+    /// Loads `driver` at the next free base ([`DRIVER_BASE`] + n × [`DRIVER_STRIDE`]) and gives each of its planted
+    /// tags that [`Scenario::tags`] lacks nonpaged counters (8 outstanding allocations of 0x100 bytes and 3 frees
+    /// per call site), so that every planted tag is in the tracker. Returns the load, e.g. to leave pages out.
+    pub fn load_driver(&mut self, driver: &'static PlantedDriver) -> &mut DriverLoad {
+        for planted in driver.tags {
+            if self.tags.iter().all(|t| t.tag != planted.tag) {
+                let sites =
+                    u64::from(planted.call_sites + planted.via_wrapper + planted.from_memory);
+                let nonpaged = Counts::outstanding(8 * sites, 3 * sites, 8 * sites * 0x100);
+                self.tags
+                    .push(TagTruth::new(&planted.tag, nonpaged, Counts::default()));
+            }
+        }
+        let base = self
+            .loaded_drivers
+            .iter()
+            .map(|l| l.base + DRIVER_STRIDE)
+            .max()
+            .unwrap_or(DRIVER_BASE);
+        self.loaded_drivers.push(DriverLoad::new(driver, base));
+        let last = self.loaded_drivers.len() - 1;
+        &mut self.loaded_drivers[last]
     }
 
     /// Session pool truth by session id: `session_tags` as session 1, then `other_session_tags`.
@@ -400,22 +433,52 @@ impl Scenario {
         // Big pool.
         big_pages::write(&mut b, &self, &mut placed)?;
 
-        // Loaded modules.
+        // Loaded modules: the kernel, hal.dll and the names-only drivers, then the planted drivers' images.
         placed.module_list_head = global("PsLoadedModuleList")?;
-        let mut modules = vec![(
-            "ntoskrnl.exe".to_string(),
-            KERNEL_BASE,
-            kernel.size_of_image,
-        )];
-        modules.push(("hal.dll".to_string(), KERNEL_BASE + 0x0200_0000, 0x7_0000));
+        let named = |name: &str, base: u64, size: u32| ModuleEntry {
+            base_name: name.to_string(),
+            full_name: name.to_string(),
+            base,
+            size,
+        };
+        let mut modules = vec![
+            named("ntoskrnl.exe", KERNEL_BASE, kernel.size_of_image),
+            named("hal.dll", KERNEL_BASE + 0x0200_0000, 0x7_0000),
+        ];
         for (i, name) in self.drivers.iter().enumerate() {
-            modules.push((
-                name.clone(),
+            modules.push(named(
+                name,
                 0xFFFF_F807_3000_0000 + i as u64 * 0x10_0000,
                 0x2_0000,
             ));
         }
+        driver_images::validate(&self.loaded_drivers)?;
+        let mut missing_driver_pages = Vec::new();
+        for load in &self.loaded_drivers {
+            missing_driver_pages.push(driver_images::map(&mut b.dump, load)?);
+            modules.push(ModuleEntry {
+                base_name: load.driver.name.to_string(),
+                full_name: load.driver.full_dll_name(),
+                base: load.base,
+                size: load.driver.size_of_image,
+            });
+        }
         placed.module_entries = write_module_list(&mut b, placed.module_list_head, &modules)?;
+        let first_loaded = modules.len() - self.loaded_drivers.len();
+        for ((load, missing), (_, entry)) in self
+            .loaded_drivers
+            .iter()
+            .zip(missing_driver_pages)
+            .zip(&placed.module_entries[first_loaded..])
+        {
+            placed.drivers.push(PlacedDriver {
+                driver: load.driver,
+                base: load.base,
+                size: load.driver.size_of_image,
+                entry: *entry,
+                missing,
+            });
+        }
 
         // Pool blocks.
         let mut pool_ranges = None;
@@ -542,29 +605,55 @@ pub const KDBG_NON_PAGED_POOL_START: u64 = 0x110;
 
 /// `_KLDR_DATA_TABLE_ENTRY` offsets (x64) and the entry size used.
 const LDR_ENTRY_SIZE: u64 = 0xA0;
+/// `DllBase`, `SizeOfImage`, `FullDllName` and `BaseDllName` in the x64 `_KLDR_DATA_TABLE_ENTRY`.
+const LDR_DLL_BASE: u64 = 0x30;
+const LDR_SIZE_OF_IMAGE: u64 = 0x40;
+const LDR_FULL_DLL_NAME: u64 = 0x48;
+const LDR_BASE_DLL_NAME: u64 = 0x58;
+/// Room after an entry for its two names (UTF-16, each NUL-terminated).
+const LDR_NAMES_SIZE: u64 = 0x200;
+
+/// One `PsLoadedModuleList` entry to write.
+struct ModuleEntry {
+    base_name: String,
+    full_name: String,
+    base: u64,
+    size: u32,
+}
 
 fn write_module_list(
     b: &mut Builder,
     head: u64,
-    modules: &[(String, u64, u32)],
+    modules: &[ModuleEntry],
 ) -> Result<Vec<(String, u64)>> {
     let mut entries = Vec::new();
-    for (name, base, size) in modules {
-        let entry = b.alloc(LDR_ENTRY_SIZE + 0x100)?;
-        let utf16: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
-        let name_va = entry + LDR_ENTRY_SIZE;
-        b.dump.write_virt(name_va, &utf16)?;
-        b.dump.write_virt_u64(entry + 0x30, *base)?;
-        b.dump.write_virt(entry + 0x40, &size.to_le_bytes())?;
-        for string_at in [0x48u64, 0x58] {
-            let len = utf16.len() as u16;
+    for module in modules {
+        let entry = b.alloc(LDR_ENTRY_SIZE + LDR_NAMES_SIZE)?;
+        b.dump.write_virt_u64(entry + LDR_DLL_BASE, module.base)?;
+        b.dump
+            .write_virt(entry + LDR_SIZE_OF_IMAGE, &module.size.to_le_bytes())?;
+        let mut name_va = entry + LDR_ENTRY_SIZE;
+        for (string_at, name) in [
+            (LDR_FULL_DLL_NAME, &module.full_name),
+            (LDR_BASE_DLL_NAME, &module.base_name),
+        ] {
+            let utf16: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            let len = u16::try_from(utf16.len())
+                .ok()
+                .filter(|&len| u64::from(len) + 2 <= LDR_NAMES_SIZE / 2)
+                .ok_or_else(|| ScenarioError::Model(format!("module name {name:?} is too long")))?;
+            b.dump.write_virt(name_va, &utf16)?;
             let mut us = [0u8; 16];
             us[..2].copy_from_slice(&len.to_le_bytes());
             us[2..4].copy_from_slice(&(len + 2).to_le_bytes());
             us[8..].copy_from_slice(&name_va.to_le_bytes());
             b.dump.write_virt(entry + string_at, &us)?;
+            // Base names that equal the full name share its buffer, as before.
+            if module.full_name != module.base_name {
+                name_va += LDR_NAMES_SIZE / 2;
+            }
         }
-        entries.push((name.clone(), entry));
+        entries.push((module.base_name.clone(), entry));
     }
     // Link: head <-> e0 <-> e1 ... <-> head.
     let ring: Vec<u64> = std::iter::once(head)
