@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use pooltop_synth::dump::DumpFormat;
-use pooltop_synth::scenario::demo::{DEMO_POOLTAG, demo_scenario};
+use pooltop_synth::scenario::demo::{DEMO_POOLTAG, demo_scenario_with_missing_driver_page};
 
 use crate::cli::{DemoArgs, DumpArgs};
 
@@ -26,12 +26,19 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let scenario = demo_scenario();
+    // The demo system, with one code page of a driver left out of the dump (as kernel dumps do with paged-out
+    // code), which `--owners` reports.
+    let scenario = demo_scenario_with_missing_driver_page();
     let symbols = dir.join("symbols");
     scenario
         .kernel
         .write_symbol_store(&symbols)
         .context("writing the demo symbol store")?;
+    for load in &scenario.loaded_drivers {
+        load.driver
+            .write_symbol_store(&symbols)
+            .context("writing the demo drivers' PDBs")?;
+    }
     let pooltag = dir.join("pooltag.txt");
     std::fs::write(&pooltag, DEMO_POOLTAG)
         .with_context(|| format!("writing {}", pooltag.display()))?;
@@ -41,10 +48,11 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         .write_file(DumpFormat::KernelBitmap, &dump)
         .context("writing the demo dump")?;
     eprintln!(
-        "pooltop demo: wrote {} (kernel bitmap dump, build {}, {} processors), its ntkrnlmp.pdb in {} and a demo pooltag.txt",
+        "pooltop demo: wrote {} (kernel bitmap dump, build {}, {} processors, {} planted drivers), the PDBs of its kernel and drivers in {} and a demo pooltag.txt",
         dump.display(),
         scenario.kernel.build,
         scenario.processors,
+        scenario.loaded_drivers.len(),
         symbols.display()
     );
     eprintln!(
