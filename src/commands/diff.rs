@@ -11,7 +11,6 @@ use crate::cli::{DiffArgs, DiffFormat};
 
 /// Runs `pooltop diff`.
 pub fn run(args: &DiffArgs, out: &mut impl Write) -> Result<()> {
-    let db = super::dump::load_pooltag_file(args.pooltag.as_deref())?;
     let symbol_path = args.symbol_path.as_deref();
     let ((before, mut warnings), (after, more)) = match &args.after {
         Some(after) => (
@@ -29,6 +28,8 @@ pub fn run(args: &DiffArgs, out: &mut impl Write) -> Result<()> {
         }
     };
     warnings.extend(more);
+    // The descriptions last, so that a bad input is the first (and only) line of an error.
+    let db = super::dump::load_pooltag_file(args.pooltag.as_deref())?;
     let mut deltas = diff(&before, &after);
     if !args.all {
         deltas.retain(|d| d.is_changed());

@@ -16,7 +16,6 @@ use crate::cli::{ReportArgs, ReportFormat};
 
 /// Runs `pooltop report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
-    let db = super::dump::load_pooltag_file(args.pooltag.as_deref())?;
     // One trace, or several dumps / traces taken in turn.
     let mut snapshots = Vec::new();
     let mut warnings = Vec::new();
@@ -38,6 +37,8 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
             snapshots.len()
         );
     }
+    // The descriptions last, so that a bad input is the first (and only) line of an error.
+    let db = super::dump::load_pooltag_file(args.pooltag.as_deref())?;
     let options = SuspectOptions {
         min_samples: args.min_samples,
         ..SuspectOptions::default()
