@@ -59,6 +59,8 @@
 mod db;
 mod entry;
 mod error;
+/// Tags in driver images: allocator call sites, raw tag constants, and source lines from the driver's PDB.
+pub mod image;
 mod locate;
 mod parse;
 pub mod render;
