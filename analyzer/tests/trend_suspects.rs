@@ -354,7 +354,7 @@ fn ten_thousand_samples_stay_fast_and_find_the_leak() {
     let suspects = rank_suspects(&snaps, &SuspectOptions::default());
     let elapsed = started.elapsed();
     assert_eq!(ranked_tags(&suspects), vec!["Leak/paged"]);
-    // 100 B every 10 s = 36 000 B/h (Theil–Sen on 400 evenly picked points of an exact line).
+    // 100 B every 10 s = 36 000 B/h (Theil–Sen on 256 evenly picked points of an exact line).
     assert!((suspects[0].slope_bytes_per_hour - 36_000.0).abs() < 1e-6);
     // 41 series of 10 000 samples; generous bound for an unoptimised build on a busy machine.
     assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
@@ -423,7 +423,7 @@ fn suspect_renderings() {
     assert_eq!(v["trace"], "gen.jsonl");
     assert_eq!(v["samples"], 120);
     assert_eq!(v["options"]["min_samples"], 5);
-    assert_eq!(v["options"]["max_slope_points"], 400);
+    assert_eq!(v["options"]["max_slope_points"], 256);
     let s = &v["suspects"][0];
     assert_eq!(s["rank"], 1);
     assert_eq!(s["tag"], "Leak");
