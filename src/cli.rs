@@ -7,7 +7,14 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 
 /// pooltop: finds Windows kernel pool leaks. Reproduces WinDbg's `!poolused` from kernel crash dumps on any OS.
 #[derive(Debug, Parser)]
-#[command(name = "pooltop", version, about, long_about = None)]
+#[command(
+    name = "pooltop",
+    version,
+    about,
+    long_about = None,
+    after_help = "Without a command: the live view of the running system (Windows). Anywhere: `pooltop replay TRACE` \
+                  or `pooltop demo --live`; `?` in the view lists its keys."
+)]
 pub struct Cli {
     /// What to do; without a subcommand, the live view of the running system (Windows).
     #[command(subcommand)]
