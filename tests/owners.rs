@@ -2,6 +2,8 @@
 //! count and source lines come from `pooltop_synth::drivers` (marker comments in our C sources, the linked
 //! images' disassembly and the PDBs' line tables), never from the scanner under test.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use std::collections::BTreeMap;

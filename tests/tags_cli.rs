@@ -2,6 +2,8 @@
 //! expected tags and counts are those of `GROUND_TRUTH.md` (taken from the drivers' public sources and an
 //! independent scan), not of pooltop.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{pooltop, shared_data};

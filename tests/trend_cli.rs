@@ -1,6 +1,8 @@
 //! `pooltop diff`, `pooltop report` and `pooltop snapshot` over generated recordings and dumps. Expected values
 //! come from the models (`pooltop_synth::trace`, `pooltop_synth::scenario`), not from pooltop.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
+
 mod common;
 
 use common::{pooltop, write_dump};
