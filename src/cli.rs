@@ -499,6 +499,10 @@ pub struct DemoArgs {
     /// terminal view instead of analysing its dump.
     #[arg(long, conflicts_with = "keep")]
     pub live: bool,
+    /// Write the demo system's generated recording (pooltop.trace/1: four hours, one sample a minute) to FILE
+    /// instead of analysing its dump, for `pooltop report`, `diff` and `replay`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keep", "live"])]
+    pub trace: Option<PathBuf>,
     /// Table options.
     #[command(flatten)]
     pub table: TableArgs,

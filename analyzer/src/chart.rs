@@ -1,5 +1,6 @@
 //! A small SVG line chart of tags' bytes over time (`pooltop report TRACE --svg FILE`): one line per series,
-//! time on the x axis (minutes or hours from the first sample), bytes on the y axis from zero, a legend.
+//! time on the x axis (minutes or hours from the first sample), bytes on the y axis (from zero, or from the
+//! lowest value when a series goes below zero, e.g. growth since the first sample), a legend.
 //! Plain SVG 1.1 text, no scripts or external resources, so any browser or image viewer shows it.
 
 use std::fmt::Write as _;
@@ -10,7 +11,7 @@ pub struct Series {
     /// Legend text, e.g. `Leak (nonpaged) +3.2 MiB/h`.
     pub label: String,
     /// (time in ms since the Unix epoch, bytes), in time order.
-    pub points: Vec<(i64, u64)>,
+    pub points: Vec<(i64, i64)>,
 }
 
 /// Chart size and title.
@@ -61,9 +62,12 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// Bytes as the y axis shows them: `0`, `512 KiB`, `1.5 MiB`, `2 GiB`.
+/// Bytes as the y axis shows them: `0`, `512 KiB`, `1.5 MiB`, `2 GiB`, `-1 MiB`.
 pub fn axis_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 0.0 {
+        return format!("-{}", axis_bytes(-bytes));
+    }
     let mut value = bytes;
     let mut unit = 0;
     while value >= 1024.0 && unit + 1 < UNITS.len() {
@@ -117,15 +121,23 @@ pub fn line_chart(series: &[Series], options: &ChartOptions) -> String {
         .max()
         .unwrap_or(t0);
     let span_ms = (t1 - t0).max(1) as f64;
-    let max_bytes = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .max()
-        .unwrap_or(0) as f64;
-    let y_step = nice_step(max_bytes, 5.0, 2.0);
-    let y_max = (max_bytes / y_step).ceil().max(1.0) * y_step;
+    let values = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1 as f64))
+    };
+    let max_bytes = values().fold(0.0, f64::max);
+    let min_bytes = values().fold(0.0, f64::min);
+    let y_step = nice_step(max_bytes - min_bytes, 5.0, 2.0);
+    let y_max = (max_bytes / y_step).ceil() * y_step;
+    let y_min = (min_bytes / y_step).floor() * y_step;
+    let y_max = if y_max <= y_min {
+        y_min + y_step
+    } else {
+        y_max
+    };
     let x = |t: i64| LEFT + (t - t0) as f64 / span_ms * plot_w;
-    let y = |b: u64| TOP + plot_h - b as f64 / y_max * plot_h;
+    let y = |b: f64| TOP + plot_h - (b - y_min) / (y_max - y_min) * plot_h;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -140,13 +152,15 @@ pub fn line_chart(series: &[Series], options: &ChartOptions) -> String {
         escape(&options.title)
     );
     // Y grid and labels.
-    let mut v = 0.0;
-    while v <= y_max + y_step / 2.0 {
-        let py = TOP + plot_h - v / y_max * plot_h;
+    let steps = ((y_max - y_min) / y_step).round() as i64;
+    for i in 0..=steps {
+        let v = y_min + i as f64 * y_step;
+        let py = y(v);
         let _ = writeln!(
             out,
-            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#dddddd"/>"##,
-            LEFT + plot_w
+            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="{}"/>"##,
+            LEFT + plot_w,
+            if v == 0.0 { "#999999" } else { "#dddddd" }
         );
         let _ = writeln!(
             out,
@@ -155,7 +169,6 @@ pub fn line_chart(series: &[Series], options: &ChartOptions) -> String {
             py + 4.0,
             axis_bytes(v)
         );
-        v += y_step;
     }
     // X labels: minutes below two hours, else hours.
     let minutes = span_ms / 60_000.0;
@@ -196,7 +209,7 @@ pub fn line_chart(series: &[Series], options: &ChartOptions) -> String {
             let points: Vec<String> = s
                 .points
                 .iter()
-                .map(|&(t, b)| format!("{:.1},{:.1}", x(t), y(b)))
+                .map(|&(t, b)| format!("{:.1},{:.1}", x(t), y(b as f64)))
                 .collect();
             let _ = writeln!(
                 out,
@@ -254,5 +267,27 @@ mod tests {
         assert!(chart.contains(">4 MiB</text>"));
         assert_eq!(chart.matches("<polyline").count(), 1);
         assert!(chart.ends_with("</svg>\n"));
+    }
+
+    #[test]
+    fn values_below_zero_extend_the_axis_down() {
+        // From -1 MiB to +3 MiB: a 4 MiB span in 1 MiB steps, zero one step above the bottom. The plot is y 40..462
+        // (as above), so zero is at 462 - 422 / 4 = 356.5.
+        let chart = line_chart(
+            &[Series {
+                label: "Cach".into(),
+                points: vec![(0, -(1 << 20)), (60_000, 3 << 20)],
+            }],
+            &ChartOptions::default(),
+        );
+        assert!(
+            chart.contains(r#"points="90.0,462.0 940.0,40.0""#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"y="360.5" text-anchor="end">0</text>"#),
+            "{chart}"
+        );
+        assert!(chart.contains(">-1 MiB</text>"));
     }
 }

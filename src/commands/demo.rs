@@ -8,10 +8,46 @@ use anyhow::{Context, Result};
 use pooltop_synth::dump::DumpFormat;
 use pooltop_synth::scenario::demo::{DEMO_POOLTAG, demo_scenario_with_missing_driver_page};
 
+use pooltop::tui::demo_source::{demo_identity, snapshot_from_sample};
+use pooltop_analyzer::snapshot::write_trace;
+use pooltop_synth::trace::demo_trace_model;
+
 use crate::cli::{DemoArgs, DumpArgs};
+
+/// Samples in `pooltop demo --trace`: four hours at one a minute.
+const TRACE_SAMPLES: usize = 240;
+/// Their interval.
+const TRACE_INTERVAL_MS: i64 = 60_000;
+/// The recording's start: the demo dump's SystemTime, 2024-01-01T00:00:00Z.
+const TRACE_START_MS: i64 = 1_704_067_200_000;
+
+/// Writes the demo system's generated recording to `path`.
+fn write_trace_file(path: &std::path::Path) -> Result<()> {
+    let model = demo_trace_model(TRACE_START_MS, TRACE_INTERVAL_MS);
+    let identity = demo_identity(model.counter_bits);
+    let snapshots: Vec<_> = model
+        .generate(TRACE_SAMPLES)
+        .iter()
+        .map(|s| snapshot_from_sample(s, &identity))
+        .collect();
+    let mut text = Vec::new();
+    write_trace(&mut text, &snapshots)?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "pooltop demo: wrote {} samples of the demo system (Lk01 and Lk02 leak, CdBk is a cache) to {}; try \
+         `pooltop report {} --svg leaks.svg`",
+        snapshots.len(),
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}
 
 /// Runs `pooltop demo`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+    if let Some(path) = &args.trace {
+        return write_trace_file(path);
+    }
     let temp;
     let dir: PathBuf = match &args.keep {
         Some(dir) => {

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use pooltop_analyzer::chart::{ChartOptions, Series, line_chart};
-use pooltop_analyzer::snapshot::escape_tag;
+use pooltop_analyzer::snapshot::{PoolKind, Snapshot, escape_tag};
+use pooltop_analyzer::trend::diff::signed_delta;
 use pooltop_analyzer::trend::{
     SuspectOptions, format_rate, rank_suspects, render_suspects_csv, render_suspects_json,
     render_suspects_table,
@@ -13,6 +14,23 @@ use pooltop_analyzer::trend::{
 
 use super::snapshots::{dump_snapshot, is_dump, trace_file};
 use crate::cli::{ReportArgs, ReportFormat};
+
+/// A tag's bytes in one pool over the samples that have it, as growth since the first of them: a leak is a line
+/// rising from zero, whatever its size at the start.
+fn growth(snapshots: &[Snapshot], tag: [u8; 4], pool: PoolKind) -> Vec<(i64, i64)> {
+    let series: Vec<(i64, u64)> = snapshots
+        .iter()
+        .filter_map(|snap| {
+            snap.tag(tag)
+                .map(|t| (snap.time_unix_ms, t.counters(pool).bytes))
+        })
+        .collect();
+    let first = series.first().map_or(0, |p| p.1);
+    series
+        .into_iter()
+        .map(|(t, b)| (t, signed_delta(first, b)))
+        .collect()
+}
 
 /// Runs `pooltop report`.
 pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
@@ -67,19 +85,16 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
                     s.pool.name(),
                     format_rate(s.slope_bytes_per_hour)
                 ),
-                points: snapshots
-                    .iter()
-                    .filter_map(|snap| {
-                        snap.tag(s.tag)
-                            .map(|t| (snap.time_unix_ms, t.counters(s.pool).bytes))
-                    })
-                    .collect(),
+                points: growth(&snapshots, s.tag, s.pool),
             })
             .collect();
         let chart = line_chart(
             &series,
             &ChartOptions {
-                title: format!("Top leak suspects: bytes over {} samples", snapshots.len()),
+                title: format!(
+                    "Top leak suspects: bytes added since the first sample ({} samples)",
+                    snapshots.len()
+                ),
                 ..ChartOptions::default()
             },
         );
