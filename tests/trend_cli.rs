@@ -275,3 +275,26 @@ fn bad_traces_get_one_line_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs Windows"));
 }
+
+#[test]
+fn the_demo_recording_reports_the_demo_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("demo.jsonl");
+    let out = pooltop(&["demo", "--trace", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&["report", trace.to_str().unwrap(), "--format", "json"]);
+    let ranked: Vec<&str> = doc["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tag"].as_str().unwrap())
+        .collect();
+    let mut leaks: Vec<String> = demo_trace_model(0, 60_000)
+        .leaking_tags()
+        .map(|t| String::from_utf8_lossy(&t.tag).into_owned())
+        .collect();
+    leaks.sort();
+    let mut top: Vec<&str> = ranked.iter().take(leaks.len()).copied().collect();
+    top.sort();
+    assert_eq!(top, leaks, "{ranked:?}");
+}
