@@ -15,7 +15,9 @@
 //! | `netflt.sys` | a wrapper `NfAllocate(size, tag)` (tag in edx) called for `NfCx` and `NfRb`, `NfCg` read from `.data`, tcpip's `TcpE`, the unprintable tag `84 31 00 00` |
 //! | `cachedrv.sys` | `.text` over three pages (`CdBk` on all three, `CdMs` only on the second), `CdIx` in a `PAGE` section; RSDS/DBI age 0x12, PDB-stream age 0x13 |
 //!
-//! The scenario loads them into dumps ([`crate::scenario::DriverLoad`]).
+//! The scenario loads them into dumps ([`crate::scenario::DriverLoad`]) with their import address tables bound to the
+//! fake kernel's exports ([`crate::imports`]), optionally with the import directory discarded, and under other module
+//! names to load one image many times.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -15,8 +15,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w10-1607",
         build: 14393,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/BD5023609000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/BD5023609000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/0AA737BD9000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/0AA737BD9000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/5C94296A67B754C62CCC4EAE92D6EEFD1/ntkrnlmp.pdb"
         ),
@@ -30,7 +30,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x2,
         image_base: 0x140000000,
         size_of_image: 0x9000,
-        time_date_stamp: 0xbd502360,
+        time_date_stamp: 0x0aa737bd,
         tracker_entry_size: 0x28,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -292,8 +292,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w10-2004",
         build: 19041,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/DA8448AA94000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/DA8448AA94000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/C94CD7EF94000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/C94CD7EF94000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/C7C2845565635970EC03F7B72E76E14A2/ntkrnlmp.pdb"
         ),
@@ -307,7 +307,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x3,
         image_base: 0x140000000,
         size_of_image: 0x94000,
-        time_date_stamp: 0xda8448aa,
+        time_date_stamp: 0xc94cd7ef,
         tracker_entry_size: 0x38,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -879,8 +879,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w11-21h2",
         build: 22000,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/4ECDDA459a000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/4ECDDA459a000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/D885F1809a000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/D885F1809a000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/A654EFE2C45321D46D3974E0DAC2B0291A/ntkrnlmp.pdb"
         ),
@@ -894,7 +894,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x1b,
         image_base: 0x140000000,
         size_of_image: 0x9a000,
-        time_date_stamp: 0x4ecdda45,
+        time_date_stamp: 0xd885f180,
         tracker_entry_size: 0x50,
         big_page_entry_size: 0x20,
         pool_header_size: 0x10,
@@ -1470,8 +1470,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w7-sp1",
         build: 7601,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/60C343637000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/60C343637000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/FAC7EBD07000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/FAC7EBD07000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/F51CB123444B7EB84235CDD97DF7F1113/ntkrnlmp.pdb"
         ),
@@ -1485,7 +1485,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x4,
         image_base: 0x140000000,
         size_of_image: 0x7000,
-        time_date_stamp: 0x60c34363,
+        time_date_stamp: 0xfac7ebd0,
         tracker_entry_size: 0x28,
         big_page_entry_size: 0x18,
         pool_header_size: 0x10,
@@ -1732,8 +1732,8 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
     FakeKernel {
         era: "w11-24h2",
         build: 26100,
-        image: include_bytes!("../kernel/store/ntoskrnl.exe/C3D5DF7D9c000/ntoskrnl.exe"),
-        image_store_path: "ntoskrnl.exe/C3D5DF7D9c000/ntoskrnl.exe",
+        image: include_bytes!("../kernel/store/ntoskrnl.exe/F1E0E1D39c000/ntoskrnl.exe"),
+        image_store_path: "ntoskrnl.exe/F1E0E1D39c000/ntoskrnl.exe",
         pdb: include_bytes!(
             "../kernel/store/ntkrnlmp.pdb/D4AF21804C1A5B6D0AACF4AF87D5BA922B/ntkrnlmp.pdb"
         ),
@@ -1747,7 +1747,7 @@ pub(super) static KERNELS: [FakeKernel; 5] = [
         pdb_stream_age: 0x2c,
         image_base: 0x140000000,
         size_of_image: 0x9c000,
-        time_date_stamp: 0xc3d5df7d,
+        time_date_stamp: 0xf1e0e1d3,
         tracker_entry_size: 0x50,
         big_page_entry_size: 0x20,
         pool_header_size: 0x10,

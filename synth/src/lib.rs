@@ -7,11 +7,14 @@
 //!   lld-link by `synth/kernel/regen.sh` and laid out as a symbol store.
 //! - [`drivers`] embeds fake kernel-mode drivers (`.sys` + full PDB) whose code allocates planted tags, with the
 //!   ground truth of every allocation call site, built by `synth/driver/regen.sh`.
+//! - [`imports`] does the loader's work on a mapped image's imports: binds the import address table to an exporting
+//!   image's exports and discards the import directory.
 //! - [`scenario`] builds a whole system into a dump from a ground-truth model of pool tags.
 //! - [`trace`] generates recordings of pool counters over time (leaks, noise, sawtooth caches, 32-bit wrap).
 
 pub mod drivers;
 pub mod dump;
+pub mod imports;
 pub mod kernels;
 pub mod pe;
 pub mod scenario;

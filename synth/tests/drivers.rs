@@ -4,11 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on malformed fixtures; that is the point.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::Path;
 
-use kdmp_parser::gxa::{Gva, Gxa};
+use kdmp_parser::gxa::Gxa;
 use kdmp_parser::parse::KernelDumpParser;
 use kdmp_parser::virt;
 use object::LittleEndian as LE;
@@ -16,6 +18,7 @@ use object::read::pe::PeFile64;
 use pdb2::FallibleIterator;
 use pooltop_synth::drivers::{self, PlantedDriver, SiteKind};
 use pooltop_synth::dump::DumpFormat;
+use pooltop_synth::imports::{ExportTable, bind_imports, discard_import_directory};
 use pooltop_synth::kernels;
 use pooltop_synth::scenario::demo::{
     DEMO_MISSING_DRIVER_PAGE, DEMO_POOLTAG, demo_scenario, demo_scenario_with_missing_driver_page,
@@ -432,20 +435,7 @@ fn cachedrv_code_spans_three_pages_with_sites_on_each() {
     assert!(ix.rva >= page_section.rva && ix.rva < page_section.rva + page_section.virtual_size);
 }
 
-fn read_va(reader: &virt::Reader<'_>, va: u64, len: usize) -> Option<Vec<u8>> {
-    // Page by page: a read never crosses a 4 KiB page.
-    let mut out = vec![0u8; len];
-    let mut done = 0;
-    while done < len {
-        let at = va + done as u64;
-        let chunk = (0x1000 - (at & 0xFFF) as usize).min(len - done);
-        reader
-            .read_exact(Gva::new(at), &mut out[done..done + chunk])
-            .ok()?;
-        done += chunk;
-    }
-    Some(out)
-}
+use support::read_va;
 
 #[test]
 fn dumps_list_the_drivers_and_hold_their_mapped_images() {
@@ -483,7 +473,18 @@ fn dumps_list_the_drivers_and_hold_their_mapped_images() {
                 2 + scenario.drivers.len() + scenario.loaded_drivers.len(),
                 "{context}"
             );
-            for placed in &built.placed.drivers {
+            // The kernel's exports, read with object from the kernel image in this dump.
+            let reader = virt::Reader::new(&parser);
+            let kernel_image = read_va(
+                &reader,
+                built.placed.kernel_base,
+                scenario.kernel.size_of_image as usize,
+            )
+            .unwrap();
+            let (module, addresses) =
+                support::object_exports(&kernel_image, built.placed.kernel_base);
+            let kernel_exports = ExportTable { module, addresses };
+            for (load, placed) in scenario.loaded_drivers.iter().zip(&built.placed.drivers) {
                 let driver = placed.driver;
                 let expected = (
                     placed.base,
@@ -491,9 +492,14 @@ fn dumps_list_the_drivers_and_hold_their_mapped_images() {
                     format!("\\SystemRoot\\System32\\drivers\\{}", driver.name),
                 );
                 assert!(modules.contains(&expected), "{context}: {modules:?}");
-                // The image bytes at DllBase are the mapped file, page for page; missing pages cannot be read.
-                let reader = virt::Reader::new(&parser);
-                let mapped = driver.mapped_image().unwrap();
+                // The image bytes at DllBase are the mapped file with its IAT bound to the kernel's exports (and its
+                // import directory zeroed when the load discards it), page for page; missing pages cannot be read.
+                let mut mapped = driver.mapped_image().unwrap();
+                bind_imports(&mut mapped, &[&kernel_exports]).unwrap();
+                if load.discard_imports {
+                    discard_import_directory(&mut mapped).unwrap();
+                }
+                assert_ne!(mapped, driver.mapped_image().unwrap());
                 for (i, page) in mapped.chunks(0x1000).enumerate() {
                     let rva = (i * 0x1000) as u32;
                     let read = read_va(&reader, placed.base + u64::from(rva), page.len());
@@ -567,9 +573,10 @@ fn load_driver_hands_out_bases_and_refuses_bad_loads() {
     assert_eq!(scenario.tags.len(), planted);
     scenario.loaded_drivers.pop();
 
+    // A second load of cachedrv.sys, under a name of its own (module names must be distinct).
     let refuse = |load: DriverLoad, needle: &str| {
         let mut bad = scenario.clone();
-        bad.loaded_drivers.push(load);
+        bad.loaded_drivers.push(load.with_name("cachedrv_2.sys"));
         let err = bad.build().unwrap_err().to_string();
         assert!(err.contains(needle), "{err}");
     };

@@ -173,4 +173,17 @@ ULONGLONG KiSystemStartup(void) {
     return sum;
 }
 
+/* Stand-ins for the other two pool allocators drivers import, so that the export directory holds every allocator a
+ * driver's import address table is bound to. Defined after the entry point so that the code above keeps its RVAs;
+ * the bodies differ from ExAllocatePoolWithTag's so that no two exports share an address. */
+__declspec(dllexport) void *ExAllocatePoolWithQuotaTag(int PoolType, SIZE_T NumberOfBytes, ULONG Tag) {
+    PoolHitTag = Tag ^ (ULONG)PoolType;
+    return NumberOfBytes != 0 ? (void *)PoolBigPageTable : (void *)PoolTrackTableExpansion;
+}
+
+__declspec(dllexport) void *ExAllocatePool2(ULONGLONG Flags, SIZE_T NumberOfBytes, ULONG Tag) {
+    PoolHitTag = Tag + (ULONG)Flags;
+    return NumberOfBytes > PoolBigPageTableSize ? (void *)PoolBigPageTable : (void *)ExPoolTagTables[0];
+}
+
 #include "pooltop_globals_asserts.h"

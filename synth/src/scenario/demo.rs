@@ -8,7 +8,9 @@
 //! The three planted drivers of [`crate::drivers`] are loaded, so that attribution from driver code has something to
 //! show next to the pooltag file: `Lk01`/`Lk02` agree with it (`leakydrv.sys`), `Dmx9` and `84 31 00 00` are
 //! allocated by code the file says nothing about, and `TcpE` is pinned on `tcpip.sys` by the file but allocated by
-//! `netflt.sys`. [`demo_scenario_with_missing_driver_page`] also leaves [`DEMO_MISSING_DRIVER_PAGE`] out of the
+//! `netflt.sys`. Their import address tables hold the kernel's export addresses, as after loading; `leakydrv.sys` keeps
+//! its import directory, `netflt.sys` and `cachedrv.sys` have it zeroed ([`DEMO_DISCARDED_IMPORT_DIRECTORIES`]), as
+//! when `INIT` is freed. [`demo_scenario_with_missing_driver_page`] also leaves [`DEMO_MISSING_DRIVER_PAGE`] out of the
 //! dump, which holds `CdMs`'s only call site (the plain demo keeps every image page, as the benchmarks need).
 
 use super::{BigPageTruth, BigPool, Counts, PoolBlocksSpec, Scenario, TagTruth};
@@ -51,11 +53,16 @@ pub const DEMO_BIG_POOL_BASE: u64 = 0xFFFF_C608_9000_0000;
 /// second `.text` page, which holds the only `CdMs` call site and one of the three `CdBk` sites.
 pub const DEMO_MISSING_DRIVER_PAGE: (&str, u32) = ("cachedrv.sys", 0x2000);
 
+/// The planted drivers whose import directory the demo discards (as when `INIT` was freed); the others keep it.
+/// Every demo driver's IAT is bound to the kernel's exports.
+pub const DEMO_DISCARDED_IMPORT_DIRECTORIES: [&str; 2] = ["netflt.sys", "cachedrv.sys"];
+
 /// The demo scenario: 4 processors, about 30 tags, `Lk01`/`Lk02` leaking nonpaged pool, the default processes, and
 /// a few big allocations (four live `Lk01` ones and a freed one, `EtwB` buffers, a paged `CM31` block billed to
 /// explorer.exe). Only executable nonpaged and paged big pool, so that every era, 7601 included, can hold it. Plus
 /// a small sample of pool blocks with headers ([`PoolBlocksSpec::demo`], independent of the tracker counters), and
-/// the planted drivers (every planted tag has a row).
+/// the planted drivers (every planted tag has a row), their IATs bound, the import directories of
+/// [`DEMO_DISCARDED_IMPORT_DIRECTORIES`] discarded.
 pub fn demo_scenario() -> Scenario {
     let kernel = &kernels::all()[1];
     let mut scenario = Scenario::new(kernel);
@@ -139,8 +146,11 @@ pub fn demo_scenario() -> Scenario {
         BigPageTruth::new(big(7), b"CM31", 0x3000, BigPool::Paged).billed_to(3716),
     ];
     scenario.pool_blocks = Some(PoolBlocksSpec::demo());
+    // Every IAT is bound to the kernel's exports; leakydrv.sys keeps its import directory, the other two lost
+    // theirs with INIT, so attribution must recognise their allocator slots by address.
     for driver in drivers::planted_drivers() {
-        scenario.load_driver(driver);
+        let load = scenario.load_driver(driver);
+        load.discard_imports = DEMO_DISCARDED_IMPORT_DIRECTORIES.contains(&driver.name);
     }
     scenario
 }

@@ -5,7 +5,8 @@
 //! single tables underflow), an expansion table, the processes on `PsActiveProcessHead` with their address spaces,
 //! one session space per session with its session pool tracker (see [`processes`]), `PoolBigPageTable` (see
 //! [`big_pages`]), optionally small pool blocks with `_POOL_HEADER`s in classic pool pages or segment heaps
-//! (see [`pool_blocks`]), and planted driver images in `PsLoadedModuleList` (see [`driver_images`]).
+//! (see [`pool_blocks`]), and planted driver images with bound import address tables in `PsLoadedModuleList` (see
+//! [`driver_images`]).
 //!
 //! The layouts written here come from the fixture's own table ([`crate::kernels`]), never from pooltop's
 //! analyzer, so that a reader bug cannot be mirrored by the generator.
@@ -22,6 +23,7 @@ use std::path::Path;
 
 use crate::drivers::PlantedDriver;
 use crate::dump::{DumpBuilder, DumpError, DumpFormat, LARGE_PAGE_SIZE, PAGE_SIZE};
+use crate::imports::ExportTable;
 use crate::kernels::{FakeKernel, Field, TrackerLayout};
 pub use big_pages::big_page_slot;
 pub use driver_images::{DRIVER_BASE, DRIVER_STRIDE, DriverLoad, PlacedDriver};
@@ -59,6 +61,14 @@ pub enum ScenarioError {
     /// The model does not fit the tables.
     #[error("{0}")]
     Model(String),
+    /// A planted driver's imports could not be bound (an import the kernel does not export, a damaged directory).
+    #[error("{module}: {source}")]
+    Imports {
+        /// The module name of the load.
+        module: String,
+        /// Why.
+        source: crate::imports::ImportError,
+    },
 }
 
 /// Result alias.
@@ -94,7 +104,8 @@ pub struct Scenario {
     /// Module names loaded after `ntoskrnl.exe` and `hal.dll`: list entries only (`FullDllName` = `BaseDllName`
     /// = the name), no image mapped.
     pub drivers: Vec<String>,
-    /// Planted drivers ([`crate::drivers`]) mapped at their bases and listed after [`Scenario::drivers`].
+    /// Planted drivers ([`crate::drivers`]) mapped at their bases with bound import address tables and listed after
+    /// [`Scenario::drivers`].
     pub loaded_drivers: Vec<DriverLoad>,
     /// Put processor 1's table inside a 2 MiB page at an offset that is not 4 KiB aligned.
     pub large_page_table: bool,
@@ -258,7 +269,8 @@ impl Scenario {
 
     /// Loads `driver` at the next free base ([`DRIVER_BASE`] + n × [`DRIVER_STRIDE`]) and gives each of its planted
     /// tags that [`Scenario::tags`] lacks nonpaged counters (8 outstanding allocations of 0x100 bytes and 3 frees
-    /// per call site), so that every planted tag is in the tracker. Returns the load, e.g. to leave pages out.
+    /// per call site), so that every planted tag is in the tracker. The load binds the IAT and keeps the import
+    /// directory. Returns the load, e.g. to leave pages out or discard the import directory.
     pub fn load_driver(&mut self, driver: &'static PlantedDriver) -> &mut DriverLoad {
         for planted in driver.tags {
             if self.tags.iter().all(|t| t.tag != planted.tag) {
@@ -278,6 +290,22 @@ impl Scenario {
         self.loaded_drivers.push(DriverLoad::new(driver, base));
         let last = self.loaded_drivers.len() - 1;
         &mut self.loaded_drivers[last]
+    }
+
+    /// Loads `count` planted drivers, cycling through [`crate::drivers::planted_drivers`] in order, each at the next
+    /// free base ([`Scenario::load_driver`]) under the module name `<stem>_<n>.sys`, where `<stem>` is the driver's
+    /// file name without `.sys` and `n` is the load's index in [`Scenario::loaded_drivers`] (so names stay distinct
+    /// across calls). Tracker rows for the planted tags are added once. Returns copies of the new loads.
+    pub fn load_many_drivers(&mut self, count: usize) -> Vec<DriverLoad> {
+        let planted = crate::drivers::planted_drivers();
+        let first = self.loaded_drivers.len();
+        for i in 0..count {
+            let driver = &planted[i % planted.len()];
+            let n = self.loaded_drivers.len();
+            let stem = driver.name.strip_suffix(".sys").unwrap_or(driver.name);
+            self.load_driver(driver).module_name = Some(format!("{stem}_{n}.sys"));
+        }
+        self.loaded_drivers[first..].to_vec()
     }
 
     /// Session pool truth by session id: `session_tags` as session 1, then `other_session_tags`.
@@ -453,30 +481,36 @@ impl Scenario {
             ));
         }
         driver_images::validate(&self.loaded_drivers)?;
-        let mut missing_driver_pages = Vec::new();
-        for load in &self.loaded_drivers {
-            missing_driver_pages.push(driver_images::map(&mut b.dump, load)?);
-            modules.push(ModuleEntry {
-                base_name: load.driver.name.to_string(),
-                full_name: load.driver.full_dll_name(),
-                base: load.base,
-                size: load.driver.size_of_image,
-            });
+        let mut mapped_drivers = Vec::new();
+        if !self.loaded_drivers.is_empty() {
+            let kernel_exports = kernel_exports(&b.dump, kernel)?;
+            for load in &self.loaded_drivers {
+                mapped_drivers.push(driver_images::map(&mut b.dump, load, &kernel_exports)?);
+                modules.push(ModuleEntry {
+                    base_name: load.name().to_string(),
+                    full_name: load.full_dll_name(),
+                    base: load.base,
+                    size: load.driver.size_of_image,
+                });
+            }
         }
         placed.module_entries = write_module_list(&mut b, placed.module_list_head, &modules)?;
         let first_loaded = modules.len() - self.loaded_drivers.len();
-        for ((load, missing), (_, entry)) in self
+        for ((load, mapped), (_, entry)) in self
             .loaded_drivers
             .iter()
-            .zip(missing_driver_pages)
+            .zip(mapped_drivers)
             .zip(&placed.module_entries[first_loaded..])
         {
             placed.drivers.push(PlacedDriver {
                 driver: load.driver,
+                name: load.name().to_string(),
                 base: load.base,
                 size: load.driver.size_of_image,
                 entry: *entry,
-                missing,
+                missing: mapped.missing,
+                imports: mapped.imports,
+                discarded: mapped.discarded,
             });
         }
 
@@ -598,6 +632,17 @@ fn map_image(dump: &mut DumpBuilder, kernel: &FakeKernel, base: u64) -> Result<(
     })?;
     dump.map_range(base, image.len() as u64)?;
     Ok(dump.write_virt(base, &image)?)
+}
+
+/// The exports of the kernel image mapped at [`KERNEL_BASE`], read back from the dump: what the loader binds drivers'
+/// imports to.
+fn kernel_exports(dump: &DumpBuilder, kernel: &FakeKernel) -> Result<ExportTable> {
+    let mut image = vec![0u8; kernel.size_of_image as usize];
+    dump.read_virt(KERNEL_BASE, &mut image)?;
+    ExportTable::read(&image, KERNEL_BASE).map_err(|e| ScenarioError::Image {
+        era: kernel.era,
+        reason: format!("export directory: {e}"),
+    })
 }
 
 /// `KDDEBUGGER_DATA64.MmNonPagedPoolStart`; `MmNonPagedPoolEnd`, `MmPagedPoolStart` and `MmPagedPoolEnd` follow.
