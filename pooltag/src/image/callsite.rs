@@ -33,22 +33,22 @@
 //! wrapper's tag position. Each direct call or tail jump to a wrapper with a constant in that argument register
 //! is a call site with Medium confidence and allocator `None`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use iced_x86::{
     Code, FlowControl, Instruction, InstructionInfoFactory, OpAccess, OpKind, Register,
 };
 
 use super::constants::looks_like_tag;
-use super::decode::for_each_instruction;
+use super::decode::{for_each_instruction, import_thunk_at};
 use super::pe::Chunk;
 use super::{Allocator, Confidence, FindingKind, TagFinding, UnresolvedCall};
 
-/// What the pass knows about one register.
+/// What the pass knows about one register. Constants keep their low 32 bits, the width of a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Value {
     Unknown,
-    Const { value: u64, via_jump: bool },
+    Const { value: u32, via_jump: bool },
     Arg(u8),
     AllocatorAddress(Allocator),
 }
@@ -121,12 +121,14 @@ pub(crate) struct CallSites {
 /// The forward pass over the executable chunks of one image.
 pub(crate) struct CallSiteTracker<'s> {
     slots: &'s BTreeMap<u32, Allocator>,
-    thunks: &'s HashMap<u32, Allocator>,
+    code: &'s [Chunk<'s>],
     entries: &'s [u32],
     factory: InstructionInfoFactory,
     registers: Registers,
     reachable: bool,
     pending: BTreeMap<u32, Registers>,
+    /// Smallest key of `pending` (`u32::MAX` when empty), so most instructions skip the map.
+    pending_min: u32,
     chunk_end: u64,
     next_entry: usize,
     function: Option<u32>,
@@ -136,20 +138,22 @@ pub(crate) struct CallSiteTracker<'s> {
 }
 
 impl<'s> CallSiteTracker<'s> {
-    /// A tracker for an image with these allocator IAT slots, import thunks and function entry points (sorted).
+    /// A tracker for an image with these allocator IAT slots, code chunks (sorted by RVA; import thunks are
+    /// looked up there) and function entry points (sorted).
     pub fn new(
         slots: &'s BTreeMap<u32, Allocator>,
-        thunks: &'s HashMap<u32, Allocator>,
+        code: &'s [Chunk<'s>],
         entries: &'s [u32],
     ) -> Self {
         CallSiteTracker {
             slots,
-            thunks,
+            code,
             entries,
             factory: InstructionInfoFactory::new(),
             registers: UNKNOWN,
             reachable: false,
             pending: BTreeMap::new(),
+            pending_min: u32::MAX,
             chunk_end: 0,
             next_entry: 0,
             function: None,
@@ -164,6 +168,7 @@ impl<'s> CallSiteTracker<'s> {
         self.registers = UNKNOWN;
         self.reachable = false;
         self.pending.clear();
+        self.pending_min = u32::MAX;
         self.function = None;
         self.chunk_end = u64::from(chunk.rva) + chunk.bytes.len() as u64;
         self.next_entry = self.entries.partition_point(|&e| e < chunk.rva);
@@ -180,17 +185,22 @@ impl<'s> CallSiteTracker<'s> {
         let ip = instruction.ip() as u32;
         // Joins: drop saved states for addresses the decoder stepped over (a jump into the middle of an
         // instruction), then merge the ones for this address.
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() < ip {
-                entry.remove();
-            } else {
-                break;
+        let mut saved = None;
+        if ip >= self.pending_min {
+            while let Some(entry) = self.pending.first_entry() {
+                match (*entry.key()).cmp(&ip) {
+                    std::cmp::Ordering::Less => {
+                        entry.remove();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        saved = Some(entry.remove());
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
             }
+            self.pending_min = self.pending.first_key_value().map_or(u32::MAX, |(&k, _)| k);
         }
-        let saved = match self.pending.first_entry() {
-            Some(entry) if *entry.key() == ip => Some(entry.remove()),
-            _ => None,
-        };
         let fell_through = self.reachable;
         match (&saved, fell_through) {
             (Some(saved), true) => self.registers = merge(&self.registers, saved),
@@ -224,9 +234,7 @@ impl<'s> CallSiteTracker<'s> {
         match instruction.flow_control() {
             FlowControl::Call => {
                 let target = instruction.near_branch_target();
-                if let Some(&allocator) =
-                    u32::try_from(target).ok().and_then(|t| self.thunks.get(&t))
-                {
+                if let Some(allocator) = u32::try_from(target).ok().and_then(|t| self.thunk_at(t)) {
                     self.allocator_call(allocator, ip);
                 } else {
                     self.record_event(ip, target);
@@ -241,9 +249,7 @@ impl<'s> CallSiteTracker<'s> {
             }
             FlowControl::UnconditionalBranch => {
                 let target = instruction.near_branch_target();
-                if let Some(&allocator) =
-                    u32::try_from(target).ok().and_then(|t| self.thunks.get(&t))
-                {
+                if let Some(allocator) = u32::try_from(target).ok().and_then(|t| self.thunk_at(t)) {
                     self.allocator_call(allocator, ip);
                 } else if u32::try_from(target)
                     .is_ok_and(|t| self.entries.binary_search(&t).is_ok())
@@ -273,13 +279,22 @@ impl<'s> CallSiteTracker<'s> {
         }
     }
 
+    fn thunk_at(&self, target: u32) -> Option<Allocator> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        import_thunk_at(self.code, self.slots, target)
+    }
+
     fn save_for(&mut self, ip: u32, target: u64) {
         if target > u64::from(ip) && target < self.chunk_end {
             let registers = self.registers;
+            let target = target as u32;
             self.pending
-                .entry(target as u32)
+                .entry(target)
                 .and_modify(|saved| *saved = merge(saved, &registers))
                 .or_insert(registers);
+            self.pending_min = self.pending_min.min(target);
         }
     }
 
@@ -307,7 +322,7 @@ impl<'s> CallSiteTracker<'s> {
     fn allocator_call(&mut self, allocator: Allocator, ip: u32) {
         match self.registers[ARGUMENT_REGISTERS[allocator.tag_argument()]] {
             Value::Const { value, via_jump } => self.out.findings.push(TagFinding {
-                tag: (value as u32).to_le_bytes(),
+                tag: value.to_le_bytes(),
                 kind: FindingKind::CallSite,
                 confidence: if via_jump {
                     Confidence::Medium
@@ -377,7 +392,7 @@ impl<'s> CallSiteTracker<'s> {
             && instruction.op0_kind() == OpKind::Register
             && instruction.op1_kind() == OpKind::Register;
         let constant = |value: u64| Value::Const {
-            value,
+            value: value as u32,
             via_jump: false,
         };
         match instruction.code() {
@@ -397,12 +412,8 @@ impl<'s> CallSiteTracker<'s> {
             }
             Code::Mov_r32_rm32 | Code::Mov_rm32_r32 if both_registers => {
                 let value = match self.get(instruction.op1_register()) {
-                    Value::Const { value, via_jump } => Value::Const {
-                        value: value & 0xffff_ffff,
-                        via_jump,
-                    },
-                    Value::Arg(k) => Value::Arg(k),
-                    _ => Value::Unknown,
+                    Value::AllocatorAddress(_) => Value::Unknown,
+                    other => other,
                 };
                 self.set(instruction.op0_register(), value);
             }
@@ -427,6 +438,12 @@ impl<'s> CallSiteTracker<'s> {
             {
                 self.set(instruction.op0_register(), constant(0));
             }
+            _ if Self::writes_no_register(instruction) => {}
+            _ if Self::writes_only_operand0(instruction) => {
+                if instruction.op0_kind() == OpKind::Register {
+                    self.set(instruction.op0_register(), Value::Unknown);
+                }
+            }
             _ => {
                 let info = self.factory.info(instruction);
                 for used in info.used_registers() {
@@ -442,6 +459,46 @@ impl<'s> CallSiteTracker<'s> {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether `instruction` writes no general register (`rsp` of `push` aside).
+    fn writes_no_register(instruction: &Instruction) -> bool {
+        use iced_x86::Mnemonic::*;
+        matches!(instruction.mnemonic(), Cmp | Test | Push | Nop | Bt)
+    }
+
+    /// Whether the only general register `instruction` can write is its first operand (when that is a
+    /// register): common instructions with no implicit register outputs, checked here to spare the general
+    /// (slower) instruction-info lookup. `rsp` changes of `push`/`pop` are ignored (never an argument).
+    fn writes_only_operand0(instruction: &Instruction) -> bool {
+        use iced_x86::Mnemonic::*;
+        match instruction.mnemonic() {
+            Lea | Mov | Movzx | Movsx | Movsxd | Add | Sub | And | Or | Xor | Adc | Sbb | Shl
+            | Shr | Sar | Rol | Ror | Inc | Dec | Neg | Not | Pop | Cmova | Cmovae | Cmovb
+            | Cmovbe | Cmove | Cmovg | Cmovge | Cmovl | Cmovle | Cmovne | Cmovno | Cmovnp
+            | Cmovns | Cmovo | Cmovp | Cmovs | Seta | Setae | Setb | Setbe | Sete | Setg
+            | Setge | Setl | Setle | Setne | Setno | Setnp | Setns | Seto | Setp | Sets | Bts
+            | Btr | Btc | Movd | Movq | Movups | Movaps | Movdqu | Movdqa | Movss | Movsd
+            | Xorps | Pxor => {
+                // String forms (`movsd` without operands, `rep movs`) write rsi/rdi/rcx implicitly.
+                instruction.op_count() >= 1
+                    && !matches!(
+                        instruction.op0_kind(),
+                        OpKind::MemorySegRSI
+                            | OpKind::MemorySegESI
+                            | OpKind::MemorySegSI
+                            | OpKind::MemoryESRDI
+                            | OpKind::MemoryESEDI
+                            | OpKind::MemoryESDI
+                            | OpKind::MemorySegRDI
+                            | OpKind::MemorySegEDI
+                            | OpKind::MemorySegDI
+                    )
+            }
+            // Two- and three-operand imul write only their destination; one-operand imul writes rdx:rax.
+            Imul => instruction.op_count() >= 2,
+            _ => false,
         }
     }
 
@@ -470,7 +527,7 @@ impl<'s> CallSiteTracker<'s> {
                     && self.wrappers.contains(&(event.target, k))
                 {
                     self.out.findings.push(TagFinding {
-                        tag: (value as u32).to_le_bytes(),
+                        tag: value.to_le_bytes(),
                         kind: FindingKind::CallSite,
                         confidence: Confidence::Medium,
                         rva: event.rva,

@@ -1,6 +1,6 @@
-//! Linear x64 decoding of executable bytes with iced-x86, and the import thunks found in them.
+//! Linear x64 decoding of executable bytes with iced-x86, and the import thunks among them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use iced_x86::{Decoder, DecoderOptions, Instruction};
 
@@ -19,43 +19,23 @@ pub(crate) fn for_each_instruction(chunk: Chunk<'_>, mut visit: impl FnMut(&Inst
     }
 }
 
-/// Import thunks: `jmp qword ptr [rip+disp32]` (`FF 25`) whose target is an allocator's IAT slot. A
-/// `call rel32` to such an address is an allocator call. Found by a byte scan, so thunks are known before
-/// the decoding pass reaches the calls that use them.
-pub(crate) fn find_import_thunks(
-    chunks: &[Chunk<'_>],
+/// The allocator behind an import thunk at `target`: `jmp qword ptr [rip+disp32]` (`FF 25`, or `48 FF 25`)
+/// into an allocator's IAT slot. A `call rel32` to such an address is an allocator call. `code` is sorted by
+/// RVA.
+pub(crate) fn import_thunk_at(
+    code: &[Chunk<'_>],
     slots: &BTreeMap<u32, Allocator>,
-) -> HashMap<u32, Allocator> {
-    let mut thunks = HashMap::new();
-    if slots.is_empty() {
-        return thunks;
-    }
-    for chunk in chunks {
-        let bytes = chunk.bytes;
-        for at in memchr_all(0xff, bytes) {
-            if bytes.get(at + 1) != Some(&0x25) {
-                continue;
-            }
-            let Some(disp) = bytes.get(at + 2..at + 6) else {
-                continue;
-            };
-            let disp = i32::from_le_bytes([disp[0], disp[1], disp[2], disp[3]]);
-            let next = u64::from(chunk.rva) + at as u64 + 6;
-            let target = next.wrapping_add_signed(i64::from(disp));
-            if let Ok(target) = u32::try_from(target)
-                && let Some(&allocator) = slots.get(&target)
-            {
-                thunks.insert(chunk.rva + at as u32, allocator);
-            }
-        }
-    }
-    thunks
-}
-
-fn memchr_all(needle: u8, bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(move |&(_, &b)| b == needle)
-        .map(|(i, _)| i)
+    target: u32,
+) -> Option<Allocator> {
+    let chunk = code[..code.partition_point(|c| c.rva <= target)].last()?;
+    let at = (target - chunk.rva) as usize;
+    let bytes = chunk.bytes.get(at..)?;
+    let (disp, length) = match bytes {
+        [0xff, 0x25, d0, d1, d2, d3, ..] => ([*d0, *d1, *d2, *d3], 6u64),
+        [0x48, 0xff, 0x25, d0, d1, d2, d3, ..] => ([*d0, *d1, *d2, *d3], 7),
+        _ => return None,
+    };
+    let slot =
+        (u64::from(target) + length).wrapping_add_signed(i64::from(i32::from_le_bytes(disp)));
+    slots.get(&u32::try_from(slot).ok()?).copied()
 }

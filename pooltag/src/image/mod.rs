@@ -244,8 +244,7 @@ pub fn scan_image_with(
         all_end = all_end.max(section.rva_range().end);
     }
 
-    let thunks = decode::find_import_thunks(&code_chunks, &slots.slots);
-    let mut tracker = CallSiteTracker::new(&slots.slots, &thunks, &entries);
+    let mut tracker = CallSiteTracker::new(&slots.slots, &code_chunks, &entries);
     for chunk in &code_chunks {
         tracker.scan_chunk(*chunk);
     }
