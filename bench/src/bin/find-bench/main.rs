@@ -19,7 +19,7 @@ mod mix;
 mod seqread;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -260,16 +260,36 @@ fn run_once(pooltop: &Pooltop, extra: &[&str]) -> Result<pooltop_bench::measure:
 
 /// Runs a `find … --format json` and returns its `stats.search_micros` in seconds.
 fn search_seconds(pooltop: &Pooltop, extra: &[&str]) -> Result<f64> {
-    let m = run_measured(&mut pooltop.command(extra), Stdout::Capture)?;
-    if !m.success() {
-        bail!("{} failed: {}", pooltop.describe(extra), m.stderr_text());
+    // The JSON goes to an anonymous file and only `stats.search_micros` is parsed out of it (serde skips the
+    // rest without building it): this process must stay small, because a child forked from it reports this
+    // process's resident set as part of its own peak RSS, which the memory table reads.
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        stats: Stats,
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&m.stdout).context("pooltop printed JSON")?;
-    let micros = json["stats"]["search_micros"]
-        .as_u64()
+    #[derive(serde::Deserialize)]
+    struct Stats {
+        search_micros: u64,
+    }
+    let mut file = tempfile::tempfile().context("creating a temporary file")?;
+    let output = pooltop
+        .command(extra)
+        .stdout(file.try_clone().context("duplicating a file handle")?)
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {}", pooltop.describe(extra)))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            pooltop.describe(extra),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    file.seek(std::io::SeekFrom::Start(0))
+        .context("rewinding the temporary file")?;
+    let doc: Doc = serde_json::from_reader(std::io::BufReader::new(file))
         .with_context(|| format!("{} printed no stats.search_micros", pooltop.describe(extra)))?;
-    Ok(micros as f64 / 1e6)
+    Ok(doc.stats.search_micros as f64 / 1e6)
 }
 
 /// The median of `values` (0 for none).
