@@ -3,10 +3,12 @@
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
+#[cfg(unix)]
 use std::path::Path;
 
 use kdmp_parser::error::{Error, PageReadError, PxeKind};
 use kdmp_parser::gxa::{Gpa, Gva, Gxa};
+#[cfg(unix)]
 use kdmp_parser::map::MappedFileReader;
 use kdmp_parser::parse::KernelDumpParser;
 use kdmp_parser::structs::{DumpType, KdDebuggerData64};
