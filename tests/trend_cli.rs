@@ -6,48 +6,19 @@
 mod common;
 
 use common::{pooltop, write_dump};
-use pooltop_analyzer::snapshot::{
-    Snapshot, SnapshotSource, SystemIdentity, TagCounters, TagSample, read_trace, write_trace,
-};
+use pooltop::tui::demo_source::{demo_identity, snapshot_from_sample};
+use pooltop_analyzer::snapshot::{Snapshot, read_trace, write_trace};
 use pooltop_synth::dump::DumpFormat;
 use pooltop_synth::scenario::demo::demo_scenario;
 use pooltop_synth::trace::{TracePool, TraceSample, demo_trace_model};
 use serde_json::Value;
 
-/// The model's samples as snapshots (each model row is one pool of one tag).
+/// The model's samples as snapshots (the demo source's conversion: one row per tag and pool).
 fn snapshots(samples: &[TraceSample], bits: u8) -> Vec<Snapshot> {
-    let identity = SystemIdentity {
-        machine: Some("model".into()),
-        build: Some(19041),
-        source: SnapshotSource::Live,
-        counter_bits: bits,
-    };
+    let identity = demo_identity(bits);
     samples
         .iter()
-        .map(|s| {
-            let tags = s
-                .rows
-                .iter()
-                .map(|r| {
-                    let counters = TagCounters {
-                        allocs: r.allocs,
-                        frees: r.frees,
-                        bytes: r.bytes,
-                    };
-                    let mut t = TagSample {
-                        tag: r.tag,
-                        nonpaged: TagCounters::default(),
-                        paged: TagCounters::default(),
-                    };
-                    match r.pool {
-                        TracePool::NonPaged => t.nonpaged = counters,
-                        TracePool::Paged => t.paged = counters,
-                    }
-                    t
-                })
-                .collect();
-            Snapshot::from_samples(s.time_unix_ms, identity.clone(), tags)
-        })
+        .map(|s| snapshot_from_sample(s, &identity))
         .collect()
 }
 
@@ -281,7 +252,11 @@ fn the_demo_recording_reports_the_demo_leaks() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("demo.jsonl");
     let out = pooltop(&["demo", "--trace", trace.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = json(&["report", trace.to_str().unwrap(), "--format", "json"]);
     let ranked: Vec<&str> = doc["suspects"]
         .as_array()

@@ -61,11 +61,11 @@ mod entry;
 mod error;
 /// Tags in driver images: allocator call sites, raw tag constants, and source lines from the driver's PDB.
 pub mod image;
+pub mod localtag;
 mod locate;
 mod parse;
 pub mod render;
 pub mod source;
-pub mod localtag;
 
 pub use db::{MAX_FILE_BYTES, PoolTagDb};
 pub use entry::{Entry, Origin, PatternKind, SourceKind, UNKNOWN_BINARY};
