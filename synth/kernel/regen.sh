@@ -11,17 +11,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 synth="$(dirname "$here")"
+# shellcheck source=kernel/tools/regen_prologue.sh
+source "$synth/kernel/tools/regen_prologue.sh"
 
-missing=()
-for tool in clang-19 lld-link-19 llvm-pdbutil-19 llvm-readobj-19 python3; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    echo "regen.sh: missing tools: ${missing[*]}" >&2
-    echo "regen.sh: install them with: apt-get install -y --no-install-recommends clang-19 lld-19 llvm-19 python3" >&2
-    exit 1
-fi
-
-export LC_ALL=C
+require_tools clang-19 lld-link-19 llvm-pdbutil-19 llvm-readobj-19 python3
 python3 -B "$here/tools/regen.py" --kernel-dir "$here" --rust-out "$synth/src/kernels_generated.rs"
 exec bash "$synth/driver/regen.sh"

@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -34,15 +33,30 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel" / "tools"))
 import pdbpatch  # noqa: E402
+from regen_common import (  # noqa: E402
+    CLANG,
+    IMAGE_BASE,
+    LLD_LINK,
+    PDBUTIL,
+    READOBJ,
+    Built,
+    Identity,
+    RegenError,
+    StoreEntry,
+    build_twice,
+    check_pdb_identity,
+    check_rsds,
+    patch_identity,
+    publish,
+    run,
+    run_main,
+    rust_byte_array_lines,
+    rust_call_lines,
+    write_check_dir,
+)
 
-CLANG = "clang-19"
-LLD_LINK = "lld-link-19"
 DLLTOOL = "llvm-dlltool-19"
 OBJDUMP = "llvm-objdump-19"
-PDBUTIL = "llvm-pdbutil-19"
-READOBJ = "llvm-readobj-19"
-
-IMAGE_BASE = 0x140000000
 # What the PDB's line table names as the source directory: /pdbsourcepath plus the relative path
 # the compiler was given. A fixed fake checkout path, the same on every machine.
 PDB_SOURCE_ROOT = "C:\\pooltop\\synth\\driver"
@@ -85,6 +99,10 @@ class Driver:
     def guid(self) -> bytes:
         return hashlib.sha256(f"pooltop fake driver {self.image_name}".encode()).digest()[:16]
 
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.name, self.guid, self.age, self.pdb_stream_age, self.pdb_name)
+
 
 # The order is the order of `drivers::planted_drivers()`, which is API (tests index it): append only.
 DRIVERS = (
@@ -102,17 +120,6 @@ DRIVERS = (
 #   source-only  in the source, dropped by the compiler: the tag bytes must not be in the image
 MARKER = re.compile(r"/\* (site|memory|wrapped|source-only):(\S+) \*/|/\* (wrapper-body) \*/")
 KIND_RUST = {"site": "Immediate", "memory": "FromMemory", "wrapped": "ViaWrapper", "wrapper-body": "WrapperBody"}
-
-
-class RegenError(Exception):
-    pass
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RegenError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,13 +171,6 @@ def parse_markers(source: str, name: str) -> dict[int, Marker]:
 
 # ---------------------------------------------------------------------------------------------
 # Build
-
-
-@dataclass
-class Built:
-    image: bytes
-    pdb: bytes
-    map_text: str
 
 
 def build(driver: Driver, src_dir: Path, work: Path) -> Built:
@@ -504,7 +504,7 @@ def ground_truth(
 
 
 @dataclass
-class Result:
+class Result(StoreEntry):
     driver: Driver
     image: bytes
     pdb: bytes
@@ -513,43 +513,21 @@ class Result:
     source_only: list[bytes]
 
     @property
-    def pdb_key(self) -> str:
-        return pdbpatch.guid_store_form(self.driver.guid) + f"{self.driver.age:X}"
+    def identity(self) -> Identity:
+        return self.driver.identity
 
     @property
-    def image_key(self) -> str:
-        return f"{self.info.time_date_stamp:08X}{self.info.size_of_image:x}"
-
-    @property
-    def pdb_store_path(self) -> str:
-        return f"{self.driver.pdb_name}/{self.pdb_key}/{self.driver.pdb_name}"
-
-    @property
-    def image_store_path(self) -> str:
-        return f"{self.driver.image_name}/{self.image_key}/{self.driver.image_name}"
-
-
-def guid_text(guid: bytes) -> str:
-    s = pdbpatch.guid_store_form(guid)
-    return f"{{{s[0:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:32]}}}"
+    def image_name(self) -> str:
+        return self.driver.image_name
 
 
 def check_identity(driver: Driver, check_dir: Path, info: pdbpatch.PeInfo) -> None:
     pdb_path = check_dir / driver.pdb_name
     dump = run([PDBUTIL, "dump", "--summary", str(pdb_path)], check_dir)
-    if f"GUID: {guid_text(driver.guid)}" not in dump:
-        raise RegenError(f"{driver.name}: llvm-pdbutil reports another GUID")
-    if not re.search(rf"^\s+Age: {driver.pdb_stream_age}$", dump, re.M):
-        raise RegenError(f"{driver.name}: llvm-pdbutil reports another PDB-stream age")
     yaml = run([PDBUTIL, "pdb2yaml", "--dbi-stream", str(pdb_path)], check_dir)
-    dbi = re.search(r"DbiStream:\n(?:.*\n)*?\s+Age:\s+(\d+)", yaml)
-    if not dbi or int(dbi.group(1)) != driver.age:
-        raise RegenError(f"{driver.name}: llvm-pdbutil reports another DBI age")
+    check_pdb_identity(driver.identity, dump, yaml)
     out = run([READOBJ, "--file-headers", "--coff-debug-directory", "--coff-imports", str(check_dir / driver.image_name)], check_dir)
-    if f"PDBGUID: {guid_text(driver.guid)}" not in out or f"PDBAge: {driver.age}\n" not in out:
-        raise RegenError(f"{driver.name}: llvm-readobj reports another RSDS GUID/age")
-    if f"PDBFileName: {driver.pdb_name}\n" not in out:
-        raise RegenError(f"{driver.name}: RSDS name is not {driver.pdb_name}")
+    check_rsds(driver.identity, out)
     if "Subsystem: IMAGE_SUBSYSTEM_NATIVE" not in out or "IMAGE_DLL_CHARACTERISTICS_WDM_DRIVER" not in out:
         raise RegenError(f"{driver.name}: not a native WDM driver image")
     if "Name: ntoskrnl.exe" not in out:
@@ -559,39 +537,20 @@ def check_identity(driver: Driver, check_dir: Path, info: pdbpatch.PeInfo) -> No
 
 
 def make_driver(driver: Driver, src_dir: Path, tmp: Path) -> Result:
-    first = build(driver, src_dir, tmp / driver.name / "a")
-    second = build(driver, src_dir, tmp / driver.name / "second-build-elsewhere")
-    if (first.image, first.pdb, first.map_text) != (second.image, second.pdb, second.map_text):
-        raise RegenError(f"{driver.name}: two builds in different directories differ (not reproducible)")
-
-    image = bytearray(first.image)
-    pdb = bytearray(first.pdb)
-    before = pdbpatch.parse_pe(image)
-    ident = pdbpatch.read_pdb_identity(pdb)
-    if before.rsds_guid != ident.guid or before.rsds_age != ident.dbi_age:
-        raise RegenError(f"{driver.name}: lld's image and PDB do not match before patching")
-    pdbpatch.patch_pe_identity(image, driver.guid, driver.age)
-    pdbpatch.patch_pdb_identity(pdb, driver.guid, driver.pdb_stream_age, driver.age)
-    info = pdbpatch.parse_pe(image)
-    after = pdbpatch.read_pdb_identity(pdb)
-    if (info.rsds_guid, info.rsds_age, info.rsds_path) != (driver.guid, driver.age, driver.pdb_name):
-        raise RegenError(f"{driver.name}: RSDS patch did not take")
-    if (after.guid, after.pdb_stream_age, after.dbi_age) != (driver.guid, driver.pdb_stream_age, driver.age):
-        raise RegenError(f"{driver.name}: PDB patch did not take")
+    first = build_twice(driver.name, tmp / driver.name, lambda work: build(driver, src_dir, work))
+    image, pdb, info = patch_identity(driver.identity, first)
 
     check_dir = tmp / driver.name / "check"
-    check_dir.mkdir()
-    (check_dir / driver.pdb_name).write_bytes(pdb)
-    (check_dir / driver.image_name).write_bytes(image)
+    write_check_dir(check_dir, {driver.pdb_name: pdb, driver.image_name: image})
     check_identity(driver, check_dir, info)
 
     source = (src_dir / driver.source).read_text()
     markers = parse_markers(source, driver.source)
     insns = disassemble(check_dir / driver.image_name)
     lines = line_table(check_dir / driver.pdb_name, info.sections)
-    sites = ground_truth(driver, markers, bytes(image), insns, parse_map(first.map_text), lines, info)
+    sites = ground_truth(driver, markers, image, insns, parse_map(first.map_text), lines, info)
     source_only = [m.tag for m in markers.values() if m.kind == "source-only"]
-    return Result(driver, bytes(image), bytes(pdb), info, sites, source_only)
+    return Result(driver, image, pdb, info, sites, source_only)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,30 +565,6 @@ def rust_tag(tag: bytes) -> str:
 
 def rust_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def rust_bytes_line(indent: str, key: str, data: bytes) -> list[str]:
-    items = [f"0x{b:02x}" for b in data]
-    one = f"{indent}{key}: [{', '.join(items)}],"
-    if len(one) <= 100:
-        return [one]
-    inner = indent + "    "
-    rows, cur = [], ""
-    for item in items:
-        cand = f"{cur} {item}," if cur else f"{item},"
-        if len(inner) + len(cand) > 100:
-            rows.append(cur)
-            cand = f"{item},"
-        cur = cand
-    rows.append(cur)
-    return [f"{indent}{key}: ["] + [f"{inner}{r}" for r in rows] + [f"{indent}],"]
-
-
-def rust_call(indent: str, key: str, macro: str, arg: str) -> list[str]:
-    line = f'{indent}{key}: {macro}("{arg}"),'
-    if len(line) <= 100:
-        return [line]
-    return [f"{indent}{key}: {macro}(", f'{indent}    "{arg}"', f"{indent}),"]
 
 
 def tag_summary(r: Result) -> list[tuple[bytes, int, int, int, int]]:
@@ -658,13 +593,13 @@ def rust_table(results: list[Result]) -> str:
         d = r.driver
         i2, i3, i4 = " " * 8, " " * 12, " " * 16
         out += ["    PlantedDriver {", f'{i2}name: "{d.image_name}",']
-        out += rust_call(i2, "image", "include_bytes!", f"../driver/store/{r.image_store_path}")
+        out += rust_call_lines(i2, "image", "include_bytes!", f"../driver/store/{r.image_store_path}")
         out.append(f'{i2}image_store_path: "{r.image_store_path}",')
         out.append(f'{i2}pdb_name: "{d.pdb_name}",')
-        out += rust_call(i2, "pdb", "include_bytes!", f"../driver/store/{r.pdb_store_path}")
+        out += rust_call_lines(i2, "pdb", "include_bytes!", f"../driver/store/{r.pdb_store_path}")
         out.append(f'{i2}pdb_store_path: "{r.pdb_store_path}",')
         out.append(f'{i2}pdb_store_key: "{r.pdb_key}",')
-        out += rust_bytes_line(i2, "guid", d.guid)
+        out += rust_byte_array_lines(i2, "guid", d.guid)
         out += [
             f"{i2}age: {d.age:#x},",
             f"{i2}pdb_stream_age: {d.pdb_stream_age:#x},",
@@ -731,20 +666,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pooltop-drivers-") as tmp_name:
         tmp = Path(tmp_name)
         results = [make_driver(d, src_dir, tmp) for d in DRIVERS]
-        store = tmp / "store"
-        for r in results:
-            for rel, data in ((r.pdb_store_path, r.pdb), (r.image_store_path, r.image)):
-                path = store / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-        rust = rust_table(results)
-
-        # Only now touch the repository.
-        target = driver_dir / "store"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(store, target)
-        args.rust_out.write_text(rust)
+        publish(results, tmp, driver_dir / "store", args.rust_out, rust_table(results))
 
     for r in results:
         print(f"{r.driver.image_name:12} {len(r.sites)} sites  {r.pdb_store_path}  {r.image_store_path}")
@@ -752,8 +674,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RegenError, pdbpatch.PatchError) as err:
-        print(f"regen: error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)

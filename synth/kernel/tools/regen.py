@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -34,15 +33,32 @@ from pathlib import Path
 sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pdbpatch  # noqa: E402
-
-CLANG = "clang-19"
-LLD_LINK = "lld-link-19"
-PDBUTIL = "llvm-pdbutil-19"
-READOBJ = "llvm-readobj-19"
+from regen_common import (  # noqa: E402
+    CLANG,
+    IMAGE_BASE,
+    LLD_LINK,
+    MAX_WIDTH,
+    PDBUTIL,
+    READOBJ,
+    Built,
+    Identity,
+    RegenError,
+    StoreEntry,
+    build_twice,
+    check_pdb_identity,
+    check_rsds,
+    patch_identity,
+    publish,
+    run,
+    run_main,
+    rust_byte_array_lines,
+    rust_call_lines,
+    wrap_items,
+    write_check_dir,
+)
 
 IMAGE_NAME = "ntoskrnl.exe"
 PDB_NAME = "ntkrnlmp.pdb"
-IMAGE_BASE = 0x140000000
 SOURCES = ["nt_pool_types.h", "nt_pool_globals.c", "nt_pool_types.c"]
 
 
@@ -128,6 +144,10 @@ class Era:
     def pdb_stream_age(self) -> int:
         # Real post-processed symbol-server PDBs: the PDB-stream age is bumped, the DBI age matches the image.
         return self.age + 1
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.name, self.guid, self.age, self.pdb_stream_age, PDB_NAME)
 
     @property
     def checked_layouts(self) -> tuple[Layout, ...]:
@@ -586,17 +606,6 @@ ABSENT = {
 }
 
 
-class RegenError(Exception):
-    pass
-
-
-def run(cmd: list[str], cwd: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RegenError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
 # ---------------------------------------------------------------------------------------------
 # C side: generated process types and assertions
 
@@ -807,13 +816,6 @@ def globals_asserts(era: Era) -> str:
 # Build
 
 
-@dataclass
-class Built:
-    image: bytes
-    pdb: bytes
-    map_text: str
-
-
 def build(era: Era, src_dir: Path, work: Path) -> Built:
     work.mkdir(parents=True)
     for name in SOURCES:
@@ -908,22 +910,10 @@ def parse_map(text: str) -> dict[str, int]:
 # Independent checks with the LLVM tools
 
 
-def guid_text(guid: bytes) -> str:
-    s = pdbpatch.guid_store_form(guid)
-    return f"{{{s[0:8]}-{s[8:12]}-{s[12:16]}-{s[16:20]}-{s[20:32]}}}"
-
-
 def check_pdb(era: Era, pdb_path: Path, rvas: dict[str, int]) -> None:
     dump = run([PDBUTIL, "dump", "--summary", "--section-headers", "--publics", "--globals", "--symbols", str(pdb_path)], pdb_path.parent)
     yaml = run([PDBUTIL, "pdb2yaml", "--pdb-stream", "--dbi-stream", str(pdb_path)], pdb_path.parent)
-
-    if f"GUID: {guid_text(era.guid)}" not in dump:
-        raise RegenError(f"{era.name}: llvm-pdbutil reports another GUID")
-    if not re.search(rf"^\s+Age: {era.pdb_stream_age}$", dump, re.M):
-        raise RegenError(f"{era.name}: llvm-pdbutil reports another PDB-stream age")
-    dbi = re.search(r"DbiStream:\n(?:.*\n)*?\s+Age:\s+(\d+)", yaml)
-    if not dbi or int(dbi.group(1)) != era.age:
-        raise RegenError(f"{era.name}: llvm-pdbutil reports another DBI age")
+    check_pdb_identity(era.identity, dump, yaml)
 
     for kind in ("S_GDATA32", "S_LDATA32", "S_GTHREAD32", "S_LTHREAD32"):
         if kind in dump:
@@ -1017,10 +1007,7 @@ def check_types(era: Era, types: str) -> None:
 
 def check_image(era: Era, image_path: Path, info: pdbpatch.PeInfo) -> None:
     out = run([READOBJ, "--file-headers", "--coff-debug-directory", str(image_path)], image_path.parent)
-    if f"PDBGUID: {guid_text(era.guid)}" not in out or f"PDBAge: {era.age}\n" not in out:
-        raise RegenError(f"{era.name}: llvm-readobj reports another RSDS GUID/age")
-    if f"PDBFileName: {PDB_NAME}\n" not in out:
-        raise RegenError(f"{era.name}: RSDS name is not {PDB_NAME}")
+    check_rsds(era.identity, out)
     if f"SizeOfImage: {info.size_of_image}\n" not in out or f"(0x{info.time_date_stamp:X})" not in out:
         raise RegenError(f"{era.name}: llvm-readobj disagrees on TimeDateStamp/SizeOfImage")
     if info.export_dll_name != IMAGE_NAME:
@@ -1032,7 +1019,7 @@ def check_image(era: Era, image_path: Path, info: pdbpatch.PeInfo) -> None:
 
 
 @dataclass
-class Result:
+class Result(StoreEntry):
     era: Era
     image: bytes
     pdb: bytes
@@ -1040,27 +1027,16 @@ class Result:
     info: pdbpatch.PeInfo
 
     @property
-    def pdb_key(self) -> str:
-        return pdbpatch.guid_store_form(self.era.guid) + f"{self.era.age:X}"
+    def identity(self) -> Identity:
+        return self.era.identity
 
     @property
-    def image_key(self) -> str:
-        return f"{self.info.time_date_stamp:08X}{self.info.size_of_image:x}"
-
-    @property
-    def pdb_store_path(self) -> str:
-        return f"{PDB_NAME}/{self.pdb_key}/{PDB_NAME}"
-
-    @property
-    def image_store_path(self) -> str:
-        return f"{IMAGE_NAME}/{self.image_key}/{IMAGE_NAME}"
+    def image_name(self) -> str:
+        return IMAGE_NAME
 
 
 def make_era(era: Era, src_dir: Path, tmp: Path) -> Result:
-    first = build(era, src_dir, tmp / era.name / "a")
-    second = build(era, src_dir, tmp / era.name / "second-build-elsewhere")
-    if (first.image, first.pdb, first.map_text) != (second.image, second.pdb, second.map_text):
-        raise RegenError(f"{era.name}: two builds in different directories differ (not reproducible)")
+    first = build_twice(era.name, tmp / era.name, lambda work: build(era, src_dir, work))
 
     all_rvas = parse_map(first.map_text)
     rvas = {}
@@ -1072,30 +1048,15 @@ def make_era(era: Era, src_dir: Path, tmp: Path) -> Result:
         if name in all_rvas:
             raise RegenError(f"{era.name}: {name} must not exist in this era")
 
-    image = bytearray(first.image)
-    pdb = bytearray(first.pdb)
-    before = pdbpatch.parse_pe(image)
-    ident = pdbpatch.read_pdb_identity(pdb)
-    if before.rsds_guid != ident.guid or before.rsds_age != ident.dbi_age:
-        raise RegenError(f"{era.name}: lld's image and PDB do not match before patching")
-    pdbpatch.patch_pe_identity(image, era.guid, era.age)
-    pdbpatch.patch_pdb_identity(pdb, era.guid, era.pdb_stream_age, era.age)
-    info = pdbpatch.parse_pe(image)
-    after = pdbpatch.read_pdb_identity(pdb)
-    if (info.rsds_guid, info.rsds_age, info.rsds_path) != (era.guid, era.age, PDB_NAME):
-        raise RegenError(f"{era.name}: RSDS patch did not take")
-    if (after.guid, after.pdb_stream_age, after.dbi_age) != (era.guid, era.pdb_stream_age, era.age):
-        raise RegenError(f"{era.name}: PDB patch did not take")
+    image, pdb, info = patch_identity(era.identity, first)
     if info.image_base != IMAGE_BASE:
         raise RegenError(f"{era.name}: image base {info.image_base:#x}")
 
     check_dir = tmp / era.name / "check"
-    check_dir.mkdir()
-    (check_dir / PDB_NAME).write_bytes(pdb)
-    (check_dir / IMAGE_NAME).write_bytes(image)
+    write_check_dir(check_dir, {PDB_NAME: pdb, IMAGE_NAME: image})
     check_pdb(era, check_dir / PDB_NAME, rvas)
     check_image(era, check_dir / IMAGE_NAME, info)
-    return Result(era, bytes(image), bytes(pdb), rvas, info)
+    return Result(era, image, pdb, rvas, info)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1104,11 +1065,6 @@ def make_era(era: Era, src_dir: Path, tmp: Path) -> Result:
 
 def snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
-# The Rust text is laid out the way rustfmt (edition 2024, max width 100) would lay it out, so that
-# `cargo fmt` leaves the generated file alone (kernels.rs also marks the module #[rustfmt::skip]).
-MAX_WIDTH = 100
 
 
 def rust_field(f: Field | None, indent: str) -> str:
@@ -1127,30 +1083,6 @@ def rust_field(f: Field | None, indent: str) -> str:
         struct = "BitField"
     body = "".join(f"{indent}    {k}: {v},\n" for k, v in rows)
     return f"{struct} {{\n{body}{indent}}}"
-
-
-def rust_call_line(indent: str, key: str, macro: str, arg: str) -> str:
-    line = f'{indent}{key}: {macro}("{arg}"),'
-    if len(line) <= MAX_WIDTH:
-        return line
-    return f'{indent}{key}: {macro}(\n{indent}    "{arg}"\n{indent}),'
-
-
-def rust_byte_array(indent: str, key: str, data: bytes) -> str:
-    items = [f"0x{b:02x}" for b in data]
-    line = f"{indent}{key}: [{', '.join(items)}],"
-    if len(line) <= MAX_WIDTH:
-        return line
-    inner = indent + "    "
-    rows, cur = [], ""
-    for item in items:
-        cand = f"{cur} {item}," if cur else f"{item},"
-        if len(inner) + len(cand) > MAX_WIDTH:
-            rows.append(cur)
-            cand = f"{item},"
-        cur = cand
-    rows.append(cur)
-    return f"{indent}{key}: [\n" + "".join(f"{inner}{r}\n" for r in rows) + f"{indent}],"
 
 
 # Rust struct name, layout attribute on FakeKernel, and (rust field, C field, optional?) rows.
@@ -1284,15 +1216,7 @@ def rust_use_super(names: list[str]) -> list[str]:
     one = f"use super::{{{', '.join(names)}}};"
     if len(one) <= MAX_WIDTH:
         return [one]
-    rows, cur = [], ""
-    for name in names:
-        cand = f"{cur} {name}," if cur else f"{name},"
-        if len("    ") + len(cand) > MAX_WIDTH:
-            rows.append(cur)
-            cand = f"{name},"
-        cur = cand
-    rows.append(cur)
-    return ["use super::{", *(f"    {r}" for r in rows), "};"]
+    return ["use super::{", *(f"    {r}" for r in wrap_items(names, "    ")), "};"]
 
 
 def rust_heap_layouts(era: Era, indent: str) -> str:
@@ -1337,12 +1261,12 @@ def rust_table(results: list[Result]) -> str:
             "    FakeKernel {",
             f'        era: "{e.name}",',
             f"        build: {e.build},",
-            rust_call_line("        ", "image", "include_bytes!", f"../kernel/store/{r.image_store_path}"),
+            *rust_call_lines("        ", "image", "include_bytes!", f"../kernel/store/{r.image_store_path}"),
             f'        image_store_path: "{r.image_store_path}",',
-            rust_call_line("        ", "pdb", "include_bytes!", f"../kernel/store/{r.pdb_store_path}"),
+            *rust_call_lines("        ", "pdb", "include_bytes!", f"../kernel/store/{r.pdb_store_path}"),
             f'        pdb_store_path: "{r.pdb_store_path}",',
             f'        pdb_store_key: "{r.pdb_key}",',
-            rust_byte_array("        ", "guid", e.guid),
+            *rust_byte_array_lines("        ", "guid", e.guid),
             f"        age: {e.age:#x},",
             f"        pdb_stream_age: {e.pdb_stream_age:#x},",
             f"        image_base: {IMAGE_BASE:#x},",
@@ -1403,21 +1327,7 @@ def main() -> int:
             for b in results:
                 if a is not b and (a.image_key == b.image_key or a.pdb_key == b.pdb_key):
                     raise RegenError(f"{a.era.name} and {b.era.name} share a store key")
-
-        store = tmp / "store"
-        for r in results:
-            for rel, data in ((r.pdb_store_path, r.pdb), (r.image_store_path, r.image)):
-                path = store / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-        rust = rust_table(results)
-
-        # Only now touch the repository.
-        target = kernel_dir / "store"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(store, target)
-        args.rust_out.write_text(rust)
+        publish(results, tmp, kernel_dir / "store", args.rust_out, rust_table(results))
 
     for r in results:
         print(f"{r.era.name:9} build {r.era.build}  {r.pdb_store_path}  {r.image_store_path}")
@@ -1425,8 +1335,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RegenError, pdbpatch.PatchError) as err:
-        print(f"regen: error: {err}", file=sys.stderr)
-        sys.exit(1)
+    run_main(main)
