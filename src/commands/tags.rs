@@ -19,6 +19,21 @@ use serde::Serialize;
 
 use crate::cli::{TagsCommand, TagsFormat, TagsScanArgs, TagsSrcArgs, TagsSubcommand};
 
+/// Writes the report, then one `warning:` line per warning on stderr.
+fn print_report(
+    out: &mut impl Write,
+    text: &str,
+    warnings: &[impl std::fmt::Display],
+) -> Result<()> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing the report")?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
 /// Runs `pooltop tags`.
 pub fn run(command: &TagsCommand, out: &mut impl Write) -> Result<()> {
     match &command.command {
@@ -210,12 +225,7 @@ fn scan(args: &TagsScanArgs, out: &mut impl Write) -> Result<()> {
             text
         }
     };
-    out.write_all(text.as_bytes())
-        .context("writing the report")?;
-    out.flush().context("writing the report")?;
-    for problem in &problems {
-        eprintln!("warning: {problem}");
-    }
+    print_report(out, &text, &problems)?;
     if let Some(path) = &args.localtag {
         let pairs = scans.iter().filter_map(|f| {
             let scan = f.scan.as_ref().ok()?;
@@ -383,11 +393,5 @@ fn src(args: &TagsSrcArgs, out: &mut impl Write) -> Result<()> {
             text
         }
     };
-    out.write_all(text.as_bytes())
-        .context("writing the report")?;
-    out.flush().context("writing the report")?;
-    for warning in &scan.warnings {
-        eprintln!("warning: {}", warning);
-    }
-    Ok(())
+    print_report(out, &text, &scan.warnings)
 }

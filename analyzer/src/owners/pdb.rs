@@ -66,24 +66,18 @@ pub fn line_mapper(
         return (None, PdbStatus::NoCodeView);
     };
     let id = pdb_id(codeview);
-    if path.locations.is_empty() {
+    let found = if path.locations.is_empty() {
+        None
+    } else {
+        find_pdb(path, &id).ok()
+    };
+    let Some(found) = found else {
         return (
             None,
             PdbStatus::NotFound {
                 wanted: id.to_string(),
             },
         );
-    }
-    let found = match find_pdb(path, &id) {
-        Ok(found) => found,
-        Err(_) => {
-            return (
-                None,
-                PdbStatus::NotFound {
-                    wanted: id.to_string(),
-                },
-            );
-        }
     };
     match LineMapper::open(found.pdb.bytes().to_vec()) {
         Ok(mapper) => (
