@@ -201,10 +201,11 @@ impl PlantedDriver {
     /// Writes the PDB at `dir/<pdb_store_path>` and the image at `dir/<image_store_path>` (creating directories)
     /// and returns the PDB's path.
     pub fn write_symbol_store(&self, dir: &Path) -> io::Result<PathBuf> {
-        crate::kernels::write_file(&dir.join(self.image_store_path), self.image)?;
-        let pdb_path = dir.join(self.pdb_store_path);
-        crate::kernels::write_file(&pdb_path, self.pdb)?;
-        Ok(pdb_path)
+        crate::kernels::write_store_files(
+            dir,
+            (self.image_store_path, self.image),
+            (self.pdb_store_path, self.pdb),
+        )
     }
 }
 

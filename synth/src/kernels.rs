@@ -294,14 +294,28 @@ impl FakeKernel {
     /// Writes the PDB at `dir/<pdb_store_path>` and the image at `dir/<image_store_path>`
     /// (creating directories) and returns the PDB's path.
     pub fn write_symbol_store(&self, dir: &Path) -> io::Result<PathBuf> {
-        write_file(&dir.join(self.image_store_path), self.image)?;
-        let pdb_path = dir.join(self.pdb_store_path);
-        write_file(&pdb_path, self.pdb)?;
-        Ok(pdb_path)
+        write_store_files(
+            dir,
+            (self.image_store_path, self.image),
+            (self.pdb_store_path, self.pdb),
+        )
     }
 }
 
-pub(crate) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+/// Writes `image` and `pdb` at their store-relative paths below `dir` (creating directories) and
+/// returns the PDB's path: the symbol store of one fake kernel or planted driver.
+pub(crate) fn write_store_files(
+    dir: &Path,
+    (image_store_path, image): (&str, &[u8]),
+    (pdb_store_path, pdb): (&str, &[u8]),
+) -> io::Result<PathBuf> {
+    write_file(&dir.join(image_store_path), image)?;
+    let pdb_path = dir.join(pdb_store_path);
+    write_file(&pdb_path, pdb)?;
+    Ok(pdb_path)
+}
+
+fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     let with_path =
         |e: io::Error| io::Error::new(e.kind(), format!("writing {}: {e}", path.display()));
     if let Some(parent) = path.parent() {

@@ -572,9 +572,9 @@ mod tests {
         assert_eq!(cache.true_bytes_per_hour(60_000), 0.0);
     }
 
-    #[test]
-    fn noise_stays_within_its_amplitude_and_counters_only_grow() {
-        let noisy = TagModel::new(
+    /// `Nois`: 500 of 8 bytes outstanding, moving by up to 20, 3 allocations and frees a sample.
+    fn noisy_tag() -> TagModel {
+        TagModel::new(
             b"Nois",
             TracePool::NonPaged,
             1_000,
@@ -584,7 +584,12 @@ mod tests {
                 amplitude: 20,
                 churn_per_sample: 3,
             },
-        );
+        )
+    }
+
+    #[test]
+    fn noise_stays_within_its_amplitude_and_counters_only_grow() {
+        let noisy = noisy_tag();
         let samples = model(vec![noisy], 64).generate(200);
         let mut previous: Option<TraceRow> = None;
         let mut distinct = std::collections::BTreeSet::new();
@@ -604,17 +609,7 @@ mod tests {
 
     #[test]
     fn generation_is_deterministic_and_independent_of_other_tags() {
-        let noisy = TagModel::new(
-            b"Nois",
-            TracePool::NonPaged,
-            1_000,
-            500,
-            8,
-            Behaviour::Noise {
-                amplitude: 20,
-                churn_per_sample: 3,
-            },
-        );
+        let noisy = noisy_tag();
         let other = TagModel::new(b"Othr", TracePool::Paged, 5, 0, 1, Behaviour::Idle);
         let alone = model(vec![noisy], 64).generate(50);
         let again = model(vec![noisy], 64).generate(50);
