@@ -32,13 +32,8 @@ impl Buf {
     }
 }
 
-fn c(allocs: u64, frees: u64, bytes: u64) -> TagCounters {
-    TagCounters {
-        allocs,
-        frees,
-        bytes,
-    }
-}
+mod samples;
+use samples::{XorShift, counters as c};
 
 /// SYSTEM_POOLTAG (x64, 0x28): Tag 0, PagedAllocs 4, PagedFrees 8, PagedUsed 0x10, NonPagedAllocs 0x18,
 /// NonPagedFrees 0x1C, NonPagedUsed 0x20. Entries start at 8.
@@ -186,28 +181,37 @@ fn counts_beyond_the_buffer_are_errors() {
     ));
 }
 
+/// SYSTEM_POOLTAG2 (x64, 0x38): Tag 0 (8-byte slot), PagedAllocs 8, PagedFrees 0x10, PagedUsed 0x18,
+/// NonPagedAllocs 0x20, NonPagedFrees 0x28, NonPagedUsed 0x30. Entries start at 8.
+fn pooltag2_entry(
+    b: &mut Buf,
+    index: usize,
+    tag: [u8; 4],
+    paged: TagCounters,
+    nonpaged: TagCounters,
+) {
+    let e = 8 + index * 0x38;
+    b.tag(e, tag)
+        .u64(e + 0x8, paged.allocs)
+        .u64(e + 0x10, paged.frees)
+        .u64(e + 0x18, paged.bytes)
+        .u64(e + 0x20, nonpaged.allocs)
+        .u64(e + 0x28, nonpaged.frees)
+        .u64(e + 0x30, nonpaged.bytes);
+}
+
 #[test]
 fn class_255_entries_have_64_bit_counters() {
-    // SYSTEM_POOLTAG2 (0x38): Tag 0 (8-byte slot), PagedAllocs 8, PagedFrees 0x10, PagedUsed 0x18,
-    // NonPagedAllocs 0x20, NonPagedFrees 0x28, NonPagedUsed 0x30.
     let mut b = Buf::new(8 + 2 * 0x38);
     b.u32(0, 2);
-    let e = 8;
-    b.tag(e, *b"Big2")
-        .u64(e + 0x8, 0x1_0000_0005)
-        .u64(e + 0x10, 0x1_0000_0001)
-        .u64(e + 0x18, 0x2_0000_0000)
-        .u64(e + 0x20, 7)
-        .u64(e + 0x28, 2)
-        .u64(e + 0x30, 640);
-    let e = 8 + 0x38;
-    b.tag(e, *b"Aaaa")
-        .u64(e + 0x8, 0)
-        .u64(e + 0x10, 0)
-        .u64(e + 0x18, 0)
-        .u64(e + 0x20, 1)
-        .u64(e + 0x28, 0)
-        .u64(e + 0x30, 8);
+    pooltag2_entry(
+        &mut b,
+        0,
+        *b"Big2",
+        c(0x1_0000_0005, 0x1_0000_0001, 0x2_0000_0000),
+        c(7, 2, 640),
+    );
+    pooltag2_entry(&mut b, 1, *b"Aaaa", c(0, 0, 0), c(1, 0, 8));
     let rows = decode_pool_tag_information64(&b.0).unwrap();
     assert_eq!(
         rows,
@@ -272,18 +276,6 @@ fn class_66_addresses_sizes_tags_and_the_nonpaged_bit() {
             },
         ]
     );
-}
-
-/// Deterministic xorshift64.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -7,21 +7,11 @@ use pooltop_analyzer::snapshot::{
     TraceWriter, read_trace, read_trace_with_limits, write_trace,
 };
 
-fn identity(bits: u8) -> SystemIdentity {
-    SystemIdentity {
-        machine: Some("TESTBOX".into()),
-        build: Some(22631),
-        source: SnapshotSource::Live,
-        counter_bits: bits,
-    }
-}
+mod samples;
+use samples::{XorShift, counters, row};
 
-fn counters(allocs: u64, frees: u64, bytes: u64) -> TagCounters {
-    TagCounters {
-        allocs,
-        frees,
-        bytes,
-    }
+fn identity(bits: u8) -> SystemIdentity {
+    samples::identity("TESTBOX", 22631, SnapshotSource::Live, bits)
 }
 
 fn sample(time: i64, bits: u8, tags: Vec<TagSample>) -> Snapshot {
@@ -29,14 +19,6 @@ fn sample(time: i64, bits: u8, tags: Vec<TagSample>) -> Snapshot {
         time_unix_ms: time,
         identity: identity(bits),
         tags,
-    }
-}
-
-fn row(tag: [u8; 4], np: TagCounters, p: TagCounters) -> TagSample {
-    TagSample {
-        tag,
-        nonpaged: np,
-        paged: p,
     }
 }
 
@@ -458,18 +440,6 @@ fn a_32_bit_counter_that_wrapped_before_the_first_sample_is_unwrapped() {
         trace.flags[0].message,
         "f.jsonl:2: sample 0: tag 'Oldw' nonpaged allocs (5) below frees (4294967280): wrapped at 2^32, read as 4294967301"
     );
-}
-
-/// Deterministic xorshift64 for mutations.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -2,37 +2,22 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions unwrap too
 
-use pooltop_analyzer::snapshot::{
-    PoolKind, Snapshot, SnapshotSource, SystemIdentity, TagCounters, TagSample,
-};
+use pooltop_analyzer::snapshot::{PoolKind, Snapshot, SnapshotSource, SystemIdentity, TagCounters};
 use pooltop_analyzer::trend::{
     TagDelta, diff, render_diff_csv, render_diff_json, render_diff_table,
 };
 use pooltop_pooltag::{Origin, PoolTagDb, SourceKind};
 
+mod samples;
+use samples::{counters as c, row};
+
 fn identity(bits: u8, path: &str) -> SystemIdentity {
-    SystemIdentity {
-        machine: Some("BOX".into()),
-        build: Some(19045),
-        source: SnapshotSource::Dump { path: path.into() },
-        counter_bits: bits,
-    }
-}
-
-fn c(allocs: u64, frees: u64, bytes: u64) -> TagCounters {
-    TagCounters {
-        allocs,
-        frees,
-        bytes,
-    }
-}
-
-fn row(tag: &[u8; 4], np: TagCounters, p: TagCounters) -> TagSample {
-    TagSample {
-        tag: *tag,
-        nonpaged: np,
-        paged: p,
-    }
+    samples::identity(
+        "BOX",
+        19045,
+        SnapshotSource::Dump { path: path.into() },
+        bits,
+    )
 }
 
 const Z: TagCounters = TagCounters {
@@ -46,9 +31,9 @@ fn before() -> Snapshot {
         time_unix_ms: 1000,
         identity: identity(64, "a.dmp"),
         tags: vec![
-            row(b"Aaaa", c(10, 4, 600), Z),
-            row(b"Gone", Z, c(5, 2, 300)),
-            row(b"Same", c(3, 1, 200), Z),
+            row(*b"Aaaa", c(10, 4, 600), Z),
+            row(*b"Gone", Z, c(5, 2, 300)),
+            row(*b"Same", c(3, 1, 200), Z),
         ],
     }
 }
@@ -58,9 +43,9 @@ fn after() -> Snapshot {
         time_unix_ms: 61_000,
         identity: identity(64, "b.dmp"),
         tags: vec![
-            row(b"Aaaa", c(20, 4, 1600), c(1, 0, 64)),
-            row(b"Newt", c(7, 0, 7000), Z),
-            row(b"Same", c(3, 1, 200), Z),
+            row(*b"Aaaa", c(20, 4, 1600), c(1, 0, 64)),
+            row(*b"Newt", c(7, 0, 7000), Z),
+            row(*b"Same", c(3, 1, 200), Z),
         ],
     }
 }
@@ -125,14 +110,14 @@ fn diff_honours_32_bit_counters_and_clamps() {
     let mut b = before();
     b.identity.counter_bits = 32;
     b.tags = vec![
-        row(b"Wrap", c(5, 0xFFFF_FFF0, 10), Z),
-        row(b"Huge", c(0, 0, u64::MAX), Z),
+        row(*b"Wrap", c(5, 0xFFFF_FFF0, 10), Z),
+        row(*b"Huge", c(0, 0, u64::MAX), Z),
     ];
     let mut a = after();
     a.identity.counter_bits = 32;
     a.tags = vec![
-        row(b"Wrap", c(25, 0xFFFF_FFF8, 20), Z),
-        row(b"Huge", c(0, 0, 0), Z),
+        row(*b"Wrap", c(25, 0xFFFF_FFF8, 20), Z),
+        row(*b"Huge", c(0, 0, 0), Z),
     ];
     let got = diff(&b, &a);
     assert_eq!(

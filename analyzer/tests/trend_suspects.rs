@@ -14,38 +14,14 @@ use pooltop_analyzer::trend::{
 };
 use pooltop_pooltag::PoolTagDb;
 
-/// Deterministic xorshift64.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [0, 1).
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Roughly normal with mean 0 and standard deviation 1 (sum of 12 uniforms).
-    fn normal(&mut self) -> f64 {
-        (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
-    }
-}
+mod samples;
+use samples::XorShift;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const START_MS: i64 = 1_700_000_000_000;
 
 fn identity(bits: u8) -> SystemIdentity {
-    SystemIdentity {
-        machine: Some("GEN".into()),
-        build: Some(26100),
-        source: SnapshotSource::Live,
-        counter_bits: bits,
-    }
+    samples::identity("GEN", 26100, SnapshotSource::Live, bits)
 }
 
 /// One generated tag: its pool and a function from sample index to (allocs, frees, bytes).
