@@ -241,3 +241,37 @@ fn bad_driver_files_get_one_line_each() {
         "pooltop: error: none of the 2 files could be scanned"
     );
 }
+
+#[test]
+fn calls_without_a_constant_tag_are_listed_with_their_lines() {
+    use pooltop_synth::drivers::{SiteKind, by_name};
+    let dir = tempfile::tempdir().unwrap();
+    let netflt = by_name("netflt.sys").unwrap();
+    netflt.write_symbol_store(dir.path()).unwrap();
+    let sys = dir.path().join(netflt.image_store_path);
+    std::fs::write(&sys, netflt.image).unwrap();
+    let out = pooltop(&[
+        "tags",
+        "scan",
+        sys.to_str().unwrap(),
+        "--symbol-path",
+        &format!("srv*{}", dir.path().display()),
+    ]);
+    assert!(out.status.success());
+    // The planted truth: the wrapper's own allocator call (tag from edx) and the call whose tag is read from .data.
+    let mut lines: Vec<(u32, String)> = netflt
+        .sites
+        .iter()
+        .filter(|s| matches!(s.kind, SiteKind::WrapperBody | SiteKind::FromMemory))
+        .map(|s| (s.rva, format!("netflt.c:{}", s.line)))
+        .collect();
+    lines.sort();
+    let expected: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+    let report = text(&out);
+    let wanted = format!(
+        "  {} allocator call(s) whose tag is not a constant: {}\n",
+        expected.len(),
+        expected.join(", ")
+    );
+    assert!(report.contains(&wanted), "{wanted:?} not in\n{report}");
+}

@@ -59,7 +59,7 @@ struct FileReport<'a> {
     error: Option<&'a str>,
     pdb: Option<&'a PdbStatus>,
     tags: Vec<FileTag<'a>>,
-    unresolved_calls: Vec<u32>,
+    unresolved_calls: Vec<&'a OwnerSite>,
     notes: Vec<&'a str>,
 }
 
@@ -109,7 +109,7 @@ fn file_report<'a>(file: &'a FileScan, constants: bool) -> FileReport<'a> {
         error: None,
         pdb: Some(&file.pdb),
         tags,
-        unresolved_calls: scan.unresolved_calls.iter().map(|c| c.rva).collect(),
+        unresolved_calls: file.unresolved.iter().collect(),
         notes: scan.warnings.iter().map(String::as_str).collect(),
     }
 }
@@ -120,6 +120,14 @@ fn pdb_line(pdb: &PdbStatus) -> String {
         PdbStatus::NotFound { wanted } => format!("PDB {wanted} not found: no source lines"),
         PdbStatus::Found { path } => format!("source lines from {path}"),
         PdbStatus::Unusable { reason } => format!("PDB unusable: {reason}"),
+    }
+}
+
+/// `file.c:42`, or `RVA 0x1234` without source lines.
+fn place(site: &OwnerSite) -> String {
+    match &site.location {
+        Some(location) => location.to_string(),
+        None => format!("RVA {:#x}", site.rva),
     }
 }
 
@@ -143,10 +151,7 @@ fn render_file(out: &mut String, report: &FileReport<'_>) {
         for tag in &report.tags {
             let mut sites: Vec<String> = Vec::new();
             for site in &tag.sites {
-                let text = match &site.location {
-                    Some(location) => location.to_string(),
-                    None => format!("RVA {:#x}", site.rva),
-                };
+                let text = place(site);
                 if !sites.contains(&text) {
                     sites.push(text);
                 }
@@ -164,16 +169,12 @@ fn render_file(out: &mut String, report: &FileReport<'_>) {
         }
     }
     if !report.unresolved_calls.is_empty() {
-        let rvas: Vec<String> = report
-            .unresolved_calls
-            .iter()
-            .map(|r| format!("{r:#x}"))
-            .collect();
+        let places: Vec<String> = report.unresolved_calls.iter().map(|s| place(s)).collect();
         let _ = writeln!(
             out,
-            "  {} allocator call(s) whose tag is not a constant, at RVA {}",
-            rvas.len(),
-            rvas.join(", ")
+            "  {} allocator call(s) whose tag is not a constant: {}",
+            places.len(),
+            places.join(", ")
         );
     }
     for note in &report.notes {

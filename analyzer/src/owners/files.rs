@@ -27,6 +27,8 @@ pub struct FileScan {
     pub pdb: PdbStatus,
     /// Call sites with source lines, in the order of `scan.findings`' call sites.
     pub sites: Vec<([u8; 4], OwnerSite)>,
+    /// Allocator calls whose tag is not a constant, with source lines when the PDB was found.
+    pub unresolved: Vec<OwnerSite>,
 }
 
 /// The files named: files as given, folders searched (depth-first, sorted) for `.sys` files.
@@ -78,6 +80,7 @@ pub fn scan_file(path: &Path, symbol_path: &SymbolPath) -> FileScan {
         scan: Err(reason),
         pdb: PdbStatus::NoCodeView,
         sites: Vec::new(),
+        unresolved: Vec::new(),
     };
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
@@ -103,10 +106,16 @@ pub fn scan_file(path: &Path, symbol_path: &SymbolPath) -> FileScan {
     };
     let (lines, pdb) = line_mapper_for_file(path, scan.codeview.as_ref(), &local_only(symbol_path));
     let sites = super::call_sites(&scan, lines.as_ref());
+    let unresolved = scan
+        .unresolved_calls
+        .iter()
+        .map(|c| super::site(c.rva, Some(c.allocator), lines.as_ref()))
+        .collect();
     FileScan {
         path: path.to_path_buf(),
         scan: Ok(scan),
         pdb,
         sites,
+        unresolved,
     }
 }

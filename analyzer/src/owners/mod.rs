@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use pooltop_pooltag::image::{
-    Confidence, FindingKind, ImageInput, ImageLayout, ImageScan, LineMapper, ScanOptions,
-    scan_image_with,
+    Allocator, Confidence, FindingKind, ImageInput, ImageLayout, ImageScan, LineMapper,
+    ScanOptions, scan_image_with,
 };
 
 use crate::analysis::DumpAnalysis;
@@ -329,24 +329,26 @@ pub fn attribute_owners(analysis: &DumpAnalysis, options: &OwnerOptions) -> Owne
     merge(results.into_iter().map(|(_, s)| s).collect(), warnings)
 }
 
+/// One call at `rva`, with its source line when `lines` has one.
+pub fn site(rva: u32, allocator: Option<Allocator>, lines: Option<&LineMapper>) -> OwnerSite {
+    let location = lines.and_then(|l| l.locate(rva)).map(|l| SiteLocation {
+        function: l.function,
+        file: l.file,
+        line: l.line,
+    });
+    OwnerSite {
+        rva,
+        allocator: allocator.map(|a| a.name()),
+        location,
+    }
+}
+
 /// The call sites of a scan, each with its source line when `lines` has one.
 pub fn call_sites(scan: &ImageScan, lines: Option<&LineMapper>) -> Vec<([u8; 4], OwnerSite)> {
     scan.findings
         .iter()
         .filter(|f| f.kind == FindingKind::CallSite)
-        .map(|f| {
-            let location = lines.and_then(|l| l.locate(f.rva)).map(|l| SiteLocation {
-                function: l.function,
-                file: l.file,
-                line: l.line,
-            });
-            let site = OwnerSite {
-                rva: f.rva,
-                allocator: f.allocator.map(|a| a.name()),
-                location,
-            };
-            (f.tag, site)
-        })
+        .map(|f| (f.tag, site(f.rva, f.allocator, lines)))
         .collect()
 }
 
