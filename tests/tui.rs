@@ -165,6 +165,13 @@ fn key(app: &mut App, code: KeyCode) -> Flow {
     app.handle_key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+/// `n` Backspace presses.
+fn backspaces(app: &mut App, n: usize) {
+    for _ in 0..n {
+        key(app, KeyCode::Backspace);
+    }
+}
+
 fn keys(app: &mut App, text: &str) {
     for ch in text.chars() {
         assert_eq!(key(app, KeyCode::Char(ch)), Flow::Continue, "key {ch:?}");
@@ -182,6 +189,17 @@ const TWO_SAMPLES_BY_TAG: [&str; 6] = [
     "Io   Paged     20       0    10      0   10     0   2560      0       256 nt!io - general I/O",
     "Lk01 Nonp     150     +50    40      0  110   +50  11264  +5120       102 leakydrv.sys - request contexts",
     "Ntff Paged    520     +20   430    +30   90   -10 120600 -13400      1340 ntfs.sys - file control blocks",
+    ".1.. Nonp       1       0     0      0    1     0   8192      0      8192",
+];
+
+/// The table after all three samples, by tag: sample 3 − sample 2, e.g. Lk01 allocs 200 − 150 = +50, bytes
+/// 16384 − 11264 = +5120; Io Paged +2 allocs and +2 frees; Ntff +10/+10.
+const THREE_SAMPLES_BY_TAG: [&str; 6] = [
+    "Tag  Type  Allocs ΔAllocs Frees ΔFrees Diff ΔDiff  Bytes ΔBytes Per Alloc Owner",
+    "Io   Nonp      14      +2     9     +2    5     0    640      0       128 nt!io - general I/O",
+    "Io   Paged     22      +2    12     +2   10     0   2560      0       256 nt!io - general I/O",
+    "Lk01 Nonp     200     +50    40      0  160   +50  16384  +5120       102 leakydrv.sys - request contexts",
+    "Ntff Paged    530     +10   440    +10   90     0 120600      0      1340 ntfs.sys - file control blocks",
     ".1.. Nonp       1       0     0      0    1     0   8192      0      8192",
 ];
 
@@ -371,17 +389,7 @@ fn pause_holds_samples_back_until_resumed() {
         screen(&app)[0],
         "pooltop | replay fixture | TESTBOX build 22631 | 2023-11-14 22:15:20 UTC | sample 3/3"
     );
-    assert_eq!(
-        table(&app),
-        [
-            "Tag  Type  Allocs ΔAllocs Frees ΔFrees Diff ΔDiff  Bytes ΔBytes Per Alloc Owner",
-            "Io   Nonp      14      +2     9     +2    5     0    640      0       128 nt!io - general I/O",
-            "Io   Paged     22      +2    12     +2   10     0   2560      0       256 nt!io - general I/O",
-            "Lk01 Nonp     200     +50    40      0  160   +50  16384  +5120       102 leakydrv.sys - request contexts",
-            "Ntff Paged    530     +10   440    +10   90     0 120600      0      1340 ntfs.sys - file control blocks",
-            ".1.. Nonp       1       0     0      0    1     0   8192      0      8192",
-        ]
-    );
+    assert_eq!(table(&app), THREE_SAMPLES_BY_TAG);
 }
 
 #[test]
@@ -408,9 +416,7 @@ fn slash_filter_narrows_rows() {
     assert_eq!(app.filter_text(), "ntfs");
     // Text matches the tag in any case: "io" is in the tag `Io  ` (and in the owner nt!io).
     keys(&mut app, "t/");
-    for _ in 0..4 {
-        key(&mut app, KeyCode::Backspace);
-    }
+    backspaces(&mut app, 4);
     keys(&mut app, "io");
     // Widths follow the rows shown: Bytes is 5 wide now.
     assert_eq!(
@@ -422,8 +428,7 @@ fn slash_filter_narrows_rows() {
         ]
     );
     // With * or ? it is a case-sensitive tag pattern: L* is Lk01 only, l* nothing.
-    key(&mut app, KeyCode::Backspace);
-    key(&mut app, KeyCode::Backspace);
+    backspaces(&mut app, 2);
     keys(&mut app, "L*");
     assert_eq!(
         table(&app),
@@ -432,8 +437,7 @@ fn slash_filter_narrows_rows() {
             "Lk01 Nonp    150     +50    40      0  110   +50 11264  +5120       102 leakydrv.sys - request contexts",
         ]
     );
-    key(&mut app, KeyCode::Backspace);
-    key(&mut app, KeyCode::Backspace);
+    backspaces(&mut app, 2);
     keys(&mut app, "l*");
     assert_eq!(
         table(&app),
@@ -809,13 +813,18 @@ mod command_line {
             .unwrap()
     }
 
+    /// The stderr of a run that must fail with exit status 2 and print nothing on stdout.
+    fn usage_failure(args: &[&str]) -> String {
+        let out = pooltop(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn no_subcommand_says_live_needs_windows() {
-        let out = pooltop(&[]);
-        assert_eq!(out.status.code(), Some(2));
-        assert!(out.stdout.is_empty());
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stderr = usage_failure(&[]);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
             stderr.starts_with("pooltop: error: live sampling needs Windows"),
@@ -830,9 +839,7 @@ mod command_line {
     fn replay_of_a_missing_or_bad_trace_is_a_one_line_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.jsonl");
-        let out = pooltop(&["replay", missing.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stderr = usage_failure(&["replay", missing.to_str().unwrap()]);
         assert!(stderr.starts_with(&format!("pooltop: error: opening {}", missing.display())));
         assert_eq!(stderr.lines().count(), 1);
 
@@ -842,9 +849,7 @@ mod command_line {
             "{\"format\":\"pooltop.trace/1\",\"machine\":null,\"build\":null,\"source\":{\"kind\":\"live\"},\"counter_bits\":64}\n{\"time_unix_ms\":1,\"tags\":[{\"tag\":\"toolong\"}]}\n",
         )
         .unwrap();
-        let out = pooltop(&["replay", bad.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stderr = usage_failure(&["replay", bad.to_str().unwrap()]);
         assert!(
             stderr.starts_with(&format!("pooltop: error: {}:2: bad sample", bad.display())),
             "{stderr}"
@@ -857,10 +862,8 @@ mod command_line {
             "{\"format\":\"pooltop.trace/1\",\"machine\":null,\"build\":null,\"source\":{\"kind\":\"live\"},\"counter_bits\":64}\n",
         )
         .unwrap();
-        let out = pooltop(&["replay", header_only.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2));
         assert_eq!(
-            String::from_utf8(out.stderr).unwrap(),
+            usage_failure(&["replay", header_only.to_str().unwrap()]),
             format!(
                 "pooltop: error: {}: the trace has a header but no samples\n",
                 header_only.display()
@@ -871,9 +874,7 @@ mod command_line {
     #[test]
     fn replay_speed_must_be_above_zero() {
         for speed in ["0", "-1", "inf", "NaN", "fast"] {
-            let out = pooltop(&["replay", "x.jsonl", &format!("--speed={speed}")]);
-            assert_eq!(out.status.code(), Some(2), "{speed}");
-            let stderr = String::from_utf8(out.stderr).unwrap();
+            let stderr = usage_failure(&["replay", "x.jsonl", &format!("--speed={speed}")]);
             assert!(stderr.contains("is not a speed factor above 0"), "{stderr}");
         }
     }
@@ -881,9 +882,7 @@ mod command_line {
     #[test]
     fn the_view_refuses_to_run_without_a_terminal() {
         // stdout is a pipe here.
-        let out = pooltop(&["demo", "--live"]);
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8(out.stderr).unwrap();
+        let stderr = usage_failure(&["demo", "--live"]);
         assert_eq!(
             stderr,
             "pooltop: error: setting up the terminal: the view needs a terminal: stdout is not one\n"
@@ -901,7 +900,7 @@ mod real_terminal {
 
     use pooltop_analyzer::snapshot::write_trace;
 
-    use super::{POOLTAG, fixture};
+    use super::{POOLTAG, THREE_SAMPLES_BY_TAG, fixture};
 
     /// A tmux server of its own (its own socket), ended on drop.
     struct Tmux {
@@ -935,6 +934,22 @@ mod real_terminal {
                 "env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='test$ ' sh",
             ]);
             Some(tmux)
+        }
+
+        /// A session in `dir` that has typed `command` at the shell prompt.
+        fn launch(name: &str, dir: &Path, command: &str) -> Option<Self> {
+            let tmux = Self::start(name, dir)?;
+            tmux.wait_for("the shell prompt", |s| s.contains("test$"));
+            tmux.type_line(command);
+            Some(tmux)
+        }
+
+        /// Presses q, waits for the shell prompt and checks that the alternate screen is gone.
+        fn quit(&self) -> String {
+            self.keys("q");
+            let screen = self.wait_for("the shell again", |s| s.trim_end().ends_with("test$"));
+            assert!(!self.alternate_screen(), "still on the alternate screen");
+            screen
         }
 
         fn run(&self, args: &[&str]) -> String {
@@ -1012,15 +1027,14 @@ mod real_terminal {
         write_trace(&mut trace, &fixture()).unwrap();
         std::fs::write(dir.path().join("fixture.jsonl"), trace).unwrap();
         std::fs::write(dir.path().join("pooltag.txt"), POOLTAG).unwrap();
-        let Some(tmux) = Tmux::start("replay", dir.path()) else {
-            return;
-        };
-        tmux.wait_for("the shell prompt", |s| s.contains("test$"));
         // The samples are a minute apart: at 600× speed they come 100 ms apart.
-        tmux.type_line(&format!(
+        let command = format!(
             "{} replay fixture.jsonl --pooltag pooltag.txt --speed 600",
             env!("CARGO_BIN_EXE_pooltop")
-        ));
+        );
+        let Some(tmux) = Tmux::launch("replay", dir.path(), &command) else {
+            return;
+        };
         let screen = tmux.wait_for("the last sample", |s| s.contains("sample 3/3"));
         assert!(tmux.alternate_screen());
         let lines: Vec<&str> = screen.lines().collect();
@@ -1029,17 +1043,7 @@ mod real_terminal {
             "pooltop | replay fixture.jsonl | TESTBOX build 22631 | 2023-11-14 22:15:20 UTC | sample 3/3 | end of trace (3 samples)"
         );
         // Sample 3 against sample 2 (see `fixture`), by tag.
-        assert_eq!(
-            lines[2..8],
-            [
-                "Tag  Type  Allocs ΔAllocs Frees ΔFrees Diff ΔDiff  Bytes ΔBytes Per Alloc Owner",
-                "Io   Nonp      14      +2     9     +2    5     0    640      0       128 nt!io - general I/O",
-                "Io   Paged     22      +2    12     +2   10     0   2560      0       256 nt!io - general I/O",
-                "Lk01 Nonp     200     +50    40      0  160   +50  16384  +5120       102 leakydrv.sys - request contexts",
-                "Ntff Paged    530     +10   440    +10   90     0 120600      0      1340 ntfs.sys - file control blocks",
-                ".1.. Nonp       1       0     0      0    1     0   8192      0      8192",
-            ]
-        );
+        assert_eq!(lines[2..8], THREE_SAMPLES_BY_TAG);
 
         tmux.keys("b");
         let screen = tmux.wait_for("sort by bytes", |s| s.contains("sort: bytes desc"));
@@ -1059,11 +1063,8 @@ mod real_terminal {
         let screen = tmux.wait_for("the nonpaged filter", |s| s.contains("pool: nonpaged"));
         assert_eq!(Tmux::rows(&screen), ["Lk01 Nonp", ".1.. Nonp", "Io Nonp"]);
 
-        tmux.keys("q");
-        let screen = tmux.wait_for("the shell again", |s| {
-            !s.contains("sort: bytes desc") && s.trim_end().ends_with("test$")
-        });
-        assert!(!tmux.alternate_screen(), "still on the alternate screen");
+        let screen = tmux.quit();
+        assert!(!screen.contains("sort: bytes desc"));
         assert!(screen.contains("replay fixture.jsonl --pooltag pooltag.txt --speed 600"));
         // The shell reads lines again (no raw mode left) and pooltop exited with 0.
         tmux.type_line("echo exit=$?");
@@ -1073,11 +1074,10 @@ mod real_terminal {
     #[test]
     fn demo_live_in_tmux_shows_the_leak_growing() {
         let dir = tempfile::tempdir().unwrap();
-        let Some(tmux) = Tmux::start("demo", dir.path()) else {
+        let command = format!("{} demo --live", env!("CARGO_BIN_EXE_pooltop"));
+        let Some(tmux) = Tmux::launch("demo", dir.path(), &command) else {
             return;
         };
-        tmux.wait_for("the shell prompt", |s| s.contains("test$"));
-        tmux.type_line(&format!("{} demo --live", env!("CARGO_BIN_EXE_pooltop")));
         // One sample a second; from the second on the change columns are filled.
         let screen = tmux.wait_for("the second sample", |s| s.contains("| sample 2"));
         assert!(
@@ -1104,8 +1104,6 @@ mod real_terminal {
                 .join(" ")
                 .starts_with("leakydrv.sys - request contexts")
         );
-        tmux.keys("q");
-        tmux.wait_for("the shell again", |s| s.trim_end().ends_with("test$"));
-        assert!(!tmux.alternate_screen());
+        tmux.quit();
     }
 }

@@ -470,6 +470,17 @@ fn root_can_be_one_file_and_errors_name_the_root() {
     );
 }
 
+/// Every warning of `scan` as (path relative to `root`, problem).
+fn relative_problems(scan: &SourceScan, root: &Path) -> Vec<(String, SourceProblem)> {
+    scan.warnings
+        .iter()
+        .map(|w| {
+            let path = w.path.strip_prefix(root).unwrap();
+            (path.display().to_string(), w.problem.clone())
+        })
+        .collect()
+}
+
 #[test]
 fn size_limit_file_limit_and_depth_limit_are_warnings() {
     let dir = tempfile::tempdir().unwrap();
@@ -516,20 +527,7 @@ fn size_limit_file_limit_and_depth_limit_are_warnings() {
     };
     let scan = scan_sources(dir.path(), &options).unwrap();
     assert_eq!(scan.files_scanned, 2);
-    let problems: Vec<(String, SourceProblem)> = scan
-        .warnings
-        .iter()
-        .map(|w| {
-            (
-                w.path
-                    .strip_prefix(dir.path())
-                    .unwrap()
-                    .display()
-                    .to_string(),
-                w.problem.clone(),
-            )
-        })
-        .collect();
+    let problems = relative_problems(&scan, dir.path());
     assert_eq!(problems, [("c.c".to_string(), SourceProblem::FileLimit(2))]);
 
     let options = SourceScanOptions {
@@ -538,20 +536,7 @@ fn size_limit_file_limit_and_depth_limit_are_warnings() {
     };
     let scan = scan_sources(dir.path(), &options).unwrap();
     assert_eq!(scan.files_scanned, 3);
-    let problems: Vec<(String, SourceProblem)> = scan
-        .warnings
-        .iter()
-        .map(|w| {
-            (
-                w.path
-                    .strip_prefix(dir.path())
-                    .unwrap()
-                    .display()
-                    .to_string(),
-                w.problem.clone(),
-            )
-        })
-        .collect();
+    let problems = relative_problems(&scan, dir.path());
     assert_eq!(problems, [("d/e".to_string(), SourceProblem::TooDeep(1))]);
 }
 
