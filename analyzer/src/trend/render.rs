@@ -184,15 +184,12 @@ pub fn render_diff_json(
             .collect(),
         total: diff_total(deltas),
     };
-    let mut text = serde_json::to_string_pretty(&doc)?;
-    text.push('\n');
-    Ok(text)
+    json_text(&doc)
 }
 
 /// The diff as CSV with a header line; the last row is `TOTAL` (empty tag_hex, pool and description).
 pub fn render_diff_csv(deltas: &[TagDelta], db: &PoolTagDb) -> Result<String, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record([
+    let header = [
         "tag",
         "tag_hex",
         "pool",
@@ -203,9 +200,9 @@ pub fn render_diff_csv(deltas: &[TagDelta], db: &PoolTagDb) -> Result<String, cs
         "bytes_after",
         "delta_bytes",
         "description",
-    ])?;
-    for d in deltas {
-        writer.write_record([
+    ];
+    let rows = deltas.iter().map(|d| {
+        [
             escape_tag(d.tag),
             tag_hex(d.tag),
             d.pool.name().to_string(),
@@ -216,10 +213,10 @@ pub fn render_diff_csv(deltas: &[TagDelta], db: &PoolTagDb) -> Result<String, cs
             d.bytes_after.to_string(),
             d.delta_bytes.to_string(),
             description(db, d.tag),
-        ])?;
-    }
+        ]
+    });
     let t = diff_total(deltas);
-    writer.write_record([
+    let total = [
         "TOTAL".to_string(),
         String::new(),
         String::new(),
@@ -230,9 +227,8 @@ pub fn render_diff_csv(deltas: &[TagDelta], db: &PoolTagDb) -> Result<String, cs
         t.bytes_after.to_string(),
         t.delta_bytes.to_string(),
         String::new(),
-    ])?;
-    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    ];
+    csv_text(&header, rows.chain(std::iter::once(total)))
 }
 
 /// The suspects as a text table, two lines each: rank, tag, pool, score, confidence, bytes per hour, intervals
@@ -304,16 +300,13 @@ pub fn render_suspects_json(
             })
             .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&doc)?;
-    text.push('\n');
-    Ok(text)
+    json_text(&doc)
 }
 
 /// The suspects as CSV with a header line; floats with fixed decimals (score and confidence 4, slopes 1,
 /// share 4, hours 4).
 pub fn render_suspects_csv(suspects: &[Suspect], db: &PoolTagDb) -> Result<String, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record([
+    let header = [
         "rank",
         "tag",
         "tag_hex",
@@ -333,9 +326,9 @@ pub fn render_suspects_csv(suspects: &[Suspect], db: &PoolTagDb) -> Result<Strin
         "duration_hours",
         "evidence",
         "description",
-    ])?;
-    for (i, s) in suspects.iter().enumerate() {
-        writer.write_record([
+    ];
+    let rows = suspects.iter().enumerate().map(|(i, s)| {
+        [
             (i + 1).to_string(),
             escape_tag(s.tag),
             tag_hex(s.tag),
@@ -355,7 +348,27 @@ pub fn render_suspects_csv(suspects: &[Suspect], db: &PoolTagDb) -> Result<Strin
             format!("{:.4}", s.duration_hours),
             s.evidence.clone(),
             description(db, s.tag),
-        ])?;
+        ]
+    });
+    csv_text(&header, rows)
+}
+
+/// `doc` as pretty-printed JSON ending in a newline.
+fn json_text(doc: &impl Serialize) -> Result<String, serde_json::Error> {
+    let mut text = serde_json::to_string_pretty(doc)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// A CSV document: the `header` line, then one line a row.
+fn csv_text<const N: usize>(
+    header: &[&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> Result<String, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows {
+        writer.write_record(&row)?;
     }
     let bytes = writer.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
