@@ -983,18 +983,25 @@ mod real_terminal {
         }
 
         /// The screen once `ready` holds (panics with the last screen after 20 s).
+        /// The screen once `ready` holds and the screen has stayed the same for 150 ms: tmux may be captured in
+        /// the middle of a frame (the header already redrawn, a row not yet), so a screen is only taken once
+        /// pooltop has finished drawing it.
         fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
             let start = Instant::now();
             loop {
                 let screen = self.screen();
                 if ready(&screen) {
-                    return screen;
+                    std::thread::sleep(Duration::from_millis(150));
+                    if self.screen() == screen {
+                        return screen;
+                    }
+                } else {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
                 assert!(
                     start.elapsed() < Duration::from_secs(20),
-                    "timed out waiting for {what}; screen:\n{screen}"
+                    "timed out waiting for {what} (or for a screen that stays the same); screen:\n{screen}"
                 );
-                std::thread::sleep(Duration::from_millis(50));
             }
         }
 
