@@ -246,3 +246,52 @@ fn the_text_table_is_unchanged_and_the_owners_follow_it() {
         "{tcpe}"
     );
 }
+
+#[test]
+fn damaged_driver_images_are_named_and_the_others_still_attributed() {
+    // netflt.sys's DOS header overwritten, cachedrv.sys's PE header pointer sent far away, leakydrv.sys intact:
+    // one line per damaged module, no panic, and leakydrv.sys keeps its planted owners.
+    let mut built = demo_scenario().build().unwrap();
+    let base_of = |name: &str| {
+        built
+            .placed
+            .drivers
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap()
+            .base
+    };
+    let (netflt, cachedrv) = (base_of("netflt.sys"), base_of("cachedrv.sys"));
+    built.dump.write_virt(netflt, b"XX").unwrap();
+    built
+        .dump
+        .write_virt(cachedrv + 0x3C, &0x7FFF_FFF0u32.to_le_bytes())
+        .unwrap();
+    let dump = common::write_built(built, DumpFormat::KernelBitmap);
+    with_driver_pdbs(&dump);
+    let doc = owners_json(&dump);
+    let modules = doc["owner_scan"].as_array().unwrap();
+    let error_of = |name: &str| {
+        modules.iter().find(|m| m["name"] == name).unwrap()["error"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let netflt_error = error_of("netflt.sys").expect("netflt.sys is not a PE image any more");
+    let cachedrv_error = error_of("cachedrv.sys").expect("cachedrv.sys's headers are damaged");
+    assert!(!netflt_error.contains('\n') && !cachedrv_error.contains('\n'));
+    assert!(error_of("leakydrv.sys").is_none());
+    let owners = owners_by_tag(&doc);
+    let (count, _) = planted_sites("leakydrv.sys", *b"Lk01", None);
+    let lk01 = owners[&hex(*b"Lk01")]
+        .1
+        .iter()
+        .find(|m| m.0 == "leakydrv.sys")
+        .unwrap();
+    assert_eq!(lk01.1, count);
+    assert!(owners[&hex(*b"NfCx")].1.iter().all(|m| m.0 != "netflt.sys"));
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("modules not scanned: ") && warnings.contains("netflt.sys: "),
+        "{warnings}"
+    );
+}
