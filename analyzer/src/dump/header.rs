@@ -171,6 +171,29 @@ pub struct DumpHeader {
     pub file_size: u64,
     /// `SystemTime` (0xFA8) as milliseconds since the Unix epoch; `None` when zero or before 1970.
     pub system_time_unix_ms: Option<i64>,
+    /// Where the physical pages lie in the file, as the header describes it.
+    #[serde(skip)]
+    pub frames: FrameLayout,
+}
+
+/// Where a dump's physical pages are stored, from its header (checked against the file size already).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FrameLayout {
+    /// Type 1: runs of (first page frame, page count), their pages back to back from file offset 0x2000.
+    Runs(Vec<(u64, u64)>),
+    /// Types 5 and 6: one bit per page frame (`bits` of them) at `bitmap_offset`; the pages whose bit is set are
+    /// stored back to back from `data_offset`, in frame order.
+    Bitmap {
+        /// File offset of the bitmap.
+        bitmap_offset: u64,
+        /// Number of bits (page frames) it covers.
+        bits: u64,
+        /// File offset of the first present page.
+        data_offset: u64,
+    },
+    /// Types 8, 9 and 0xA (PFN range lists): not described here; kdmp-parser's page map is used.
+    #[default]
+    Other,
 }
 
 /// FILETIME (a signed LARGE_INTEGER of 100 ns since 1601-01-01 UTC) to milliseconds since 1970-01-01 UTC;
@@ -224,19 +247,19 @@ pub fn parse_header(
             name: machine_name(machine),
         });
     }
-    let (kind, claimed_pages, data_end) = match dump_type {
+    let (kind, claimed_pages, data_end, frames) = match dump_type {
         1 => {
-            let (pages, end) = full_extent(head)?;
-            (DumpKind::Full, pages, end)
+            let (pages, end, runs) = full_extent(head)?;
+            (DumpKind::Full, pages, end, FrameLayout::Runs(runs))
         }
         5 | 6 => {
-            let (is_full, pages, end) = bitmap_extent(file_size, &mut read_at)?;
+            let (is_full, pages, end, layout) = bitmap_extent(file_size, &mut read_at)?;
             let kind = match (dump_type, is_full) {
                 (6, _) => DumpKind::LiveKernel,
                 (_, true) => DumpKind::FullBitmap,
                 (_, false) => DumpKind::KernelBitmap,
             };
-            (kind, pages, end)
+            (kind, pages, end, layout)
         }
         8..=0xA => {
             let (pages, end) = rdmp_extent(dump_type, file_size, &mut read_at)?;
@@ -245,7 +268,7 @@ pub fn parse_header(
                 9 => DumpKind::KernelAndUser,
                 _ => DumpKind::Complete,
             };
-            (kind, pages, end)
+            (kind, pages, end, FrameLayout::Other)
         }
         other => return Err(DumpError::UnknownType(other)),
     };
@@ -274,6 +297,7 @@ pub fn parse_header(
             .get(0xFA8..0xFB0)
             .and_then(|b| b.try_into().ok())
             .and_then(|b| filetime_to_unix_ms(i64::from_le_bytes(b))),
+        frames,
     })
 }
 
@@ -294,8 +318,11 @@ fn machine_name(machine: u32) -> &'static str {
     }
 }
 
-/// Pages and end offset claimed by a type 1 run table.
-fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
+/// Pages, end offset and (first page, page count) runs of a type 1 run table.
+type FullExtent = (u64, u64, Vec<(u64, u64)>);
+
+/// Pages, end offset and runs claimed by a type 1 run table.
+fn full_extent(head: &[u8]) -> Result<FullExtent, DumpError> {
     const RUNS_AT: usize = 0x88;
     const MAX_RUNS: u32 = (700 - 16) / 16;
     let table = head
@@ -320,9 +347,11 @@ fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
         ));
     };
     let mut pages = 0u64;
+    let mut layout = Vec::with_capacity(runs.len());
     for (i, run) in runs.iter().enumerate() {
         let count = run.page_count.get(LE);
         let base = run.base_page.get(LE);
+        layout.push((base, count));
         if base.checked_add(count).is_none_or(|end| end > (1 << 40)) {
             return Err(DumpError::Corrupt(format!(
                 "run {i} (base page {base:#x}, {count:#x} pages) lies beyond the 52-bit physical address space"
@@ -333,14 +362,15 @@ fn full_extent(head: &[u8]) -> Result<(u64, u64), DumpError> {
     Ok((
         pages,
         pages.saturating_mul(PAGE_SIZE).saturating_add(HEADER_SIZE),
+        layout,
     ))
 }
 
-/// Kind, pages and end offset claimed by a type 5/6 bitmap.
+/// Kind, pages, end offset and frame layout claimed by a type 5/6 bitmap.
 fn bitmap_extent(
     file_size: u64,
     read_at: &mut impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
-) -> Result<(bool, u64, u64), DumpError> {
+) -> Result<(bool, u64, u64, FrameLayout), DumpError> {
     const BITMAP_AT: u64 = HEADER_SIZE + 0x38;
     let mut raw = [0u8; 0x38];
     if file_size < BITMAP_AT {
@@ -399,7 +429,12 @@ fn bitmap_extent(
         offset += len as u64;
     }
     let end = present.saturating_mul(PAGE_SIZE).saturating_add(first_page);
-    Ok((signature == BMP_FDMP, present, end))
+    let layout = FrameLayout::Bitmap {
+        bitmap_offset: BITMAP_AT,
+        bits,
+        data_offset: first_page,
+    };
+    Ok((signature == BMP_FDMP, present, end, layout))
 }
 
 /// Pages and end offset claimed by an RDMP PFN range list (types 8, 9, 0xA).

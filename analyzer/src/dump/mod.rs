@@ -23,7 +23,7 @@ use kdmp_parser::map::MappedFileReader;
 use kdmp_parser::parse::KernelDumpParser;
 use kdmp_parser::virt;
 
-pub use header::{DumpHeader, DumpKind, PAGE_SIZE};
+pub use header::{DumpHeader, DumpKind, FrameLayout, PAGE_SIZE};
 use hiding_reader::HeaderHidingReader;
 
 /// Why a dump cannot be analysed.
