@@ -27,13 +27,33 @@ impl ModuleImage {
     }
 }
 
-/// Reads `size` bytes of the image at `base`, one page at a time.
+/// `SizeOfImage` from the PE headers in `first_page`, if they parse.
+fn header_size_of_image(first_page: &[u8]) -> Option<u32> {
+    use object::read::pe::{ImageNtHeaders, ImageOptionalHeader};
+    let dos = object::pe::ImageDosHeader::parse(first_page).ok()?;
+    let mut offset = u64::from(dos.nt_headers_offset());
+    let (nt, _) = object::pe::ImageNtHeaders64::parse(first_page, &mut offset).ok()?;
+    Some(nt.optional_header().size_of_image())
+}
+
+/// Reads the image at `base`, one page at a time: `size` bytes (the loader's `SizeOfImage`), or fewer when the
+/// image's own headers say it is smaller. When the first page (the headers) is absent nothing more is read or
+/// allocated: the whole image counts as missing.
 pub fn read_module_image(mem: &impl VirtualMemory, base: u64, size: u32) -> ModuleImage {
-    let size = size.min(MAX_IMAGE_BYTES);
-    let mut bytes = vec![0u8; size as usize];
-    let mut missing: Vec<Range<u32>> = Vec::new();
     let page = PAGE_SIZE as usize;
-    for (index, chunk) in bytes.chunks_mut(page).enumerate() {
+    let size = size.min(MAX_IMAGE_BYTES);
+    let mut first = vec![0u8; page.min(size as usize)];
+    if first.is_empty() || mem.read_virt(base, &mut first).is_err() {
+        return ModuleImage {
+            bytes: Vec::new(),
+            missing: std::iter::once(0..size).collect(),
+        };
+    }
+    let size = header_size_of_image(&first).map_or(size, |own| own.clamp(first.len() as u32, size));
+    let mut bytes = first;
+    bytes.resize(size as usize, 0);
+    let mut missing: Vec<Range<u32>> = Vec::new();
+    for (index, chunk) in bytes.chunks_mut(page).enumerate().skip(1) {
         let rva = (index * page) as u32;
         if mem
             .read_virt(base.wrapping_add(u64::from(rva)), chunk)
