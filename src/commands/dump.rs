@@ -15,7 +15,8 @@ use crate::cli::{DumpArgs, Format, Sort, TableArgs};
 pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
     let options = table_options(&args.table)?;
     let db = load_pooltag(&args.table)?;
-    let analysis = DumpAnalysis::open(&args.dump, &symbol_options(args.symbol_path.as_deref()))?;
+    let symbols = symbol_options(args.symbol_path.as_deref());
+    let analysis = DumpAnalysis::open(&args.dump, &symbols)?;
     let usage = if options.session {
         let (usage, process) = analysis.session_pool_usage(args.table.session_id)?;
         eprintln!(
@@ -33,7 +34,7 @@ pub fn run(args: &DumpArgs, out: &mut impl Write) -> Result<()> {
         attribute_owners(
             &analysis,
             &OwnerOptions {
-                symbol_path: symbol_options(args.symbol_path.as_deref()).path,
+                symbol_path: symbols.path.clone(),
                 threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
         )
