@@ -337,6 +337,56 @@ fn ten_thousand_samples_stay_fast_and_find_the_leak() {
 }
 
 #[test]
+fn many_short_lived_tags_do_not_multiply_the_work() {
+    // 30 000 samples, each with ten tags of its own (300 000 tags in all) and one leak present throughout: the
+    // work must follow the rows, not tags × samples (9 × 10^9 steps).
+    let n = 30_000usize;
+    let snaps: Vec<Snapshot> = (0..n)
+        .map(|i| {
+            let mut tags: Vec<TagSample> = (0..10u32)
+                .map(|k| {
+                    // The top bit set keeps these apart from the ASCII leak tag.
+                    let id = 0x8000_0000 | (i as u32 * 10 + k);
+                    let mut row = TagSample {
+                        tag: id.to_le_bytes(),
+                        ..TagSample::default()
+                    };
+                    row.nonpaged = TagCounters {
+                        allocs: 1,
+                        frees: 0,
+                        bytes: 4096,
+                    };
+                    row
+                })
+                .collect();
+            let mut leak = TagSample {
+                tag: *b"Leak",
+                ..TagSample::default()
+            };
+            leak.nonpaged = TagCounters {
+                allocs: 10 + i as u64,
+                frees: 10,
+                bytes: 1000 * (1 + i as u64),
+            };
+            tags.push(leak);
+            tags.sort_by_key(|t| t.tag);
+            Snapshot {
+                time_unix_ms: START_MS + i as i64 * 1000,
+                identity: identity(64),
+                tags,
+            }
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let suspects = rank_suspects(&snaps, &SuspectOptions::default());
+    let elapsed = started.elapsed();
+    assert_eq!(ranked_tags(&suspects), vec!["Leak/nonpaged"]);
+    // 1000 B a second.
+    assert!((suspects[0].slope_bytes_per_hour - 3_600_000.0).abs() < 1e-6);
+    assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
+}
+
+#[test]
 fn degenerate_recordings_give_no_suspects() {
     assert!(rank_suspects(&[], &SuspectOptions::default()).is_empty());
     let snaps = mix(1);

@@ -206,6 +206,18 @@ impl Snapshot {
             .and_then(|i| self.tags.get(i))
     }
 
+    /// The tag rows sorted by tag bytes: borrowed when they already are (as every constructor leaves them),
+    /// else a sorted copy (a caller may have built `tags` by hand).
+    pub fn sorted_tags(&self) -> std::borrow::Cow<'_, [TagSample]> {
+        if self.tags.is_sorted_by_key(|t| t.tag) {
+            std::borrow::Cow::Borrowed(&self.tags)
+        } else {
+            let mut tags = self.tags.clone();
+            tags.sort_by_key(|t| t.tag);
+            std::borrow::Cow::Owned(tags)
+        }
+    }
+
     /// Sum of all tags' counters in one pool (wrapping).
     pub fn total(&self, pool: PoolKind) -> TagCounters {
         self.tags.iter().fold(TagCounters::default(), |mut acc, t| {

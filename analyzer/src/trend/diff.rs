@@ -67,7 +67,7 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<TagDelta> {
         }
     };
     // Walk both tag lists in tag order (they are sorted unless a caller built them otherwise).
-    let (before_tags, after_tags) = (sorted_tags(before), sorted_tags(after));
+    let (before_tags, after_tags) = (before.sorted_tags(), after.sorted_tags());
     let (mut i, mut j) = (0, 0);
     loop {
         match (before_tags.get(i), after_tags.get(j)) {
@@ -104,14 +104,4 @@ pub fn diff(before: &Snapshot, after: &Snapshot) -> Vec<TagDelta> {
             .then(x.pool.cmp(&y.pool))
     });
     out
-}
-
-fn sorted_tags(snapshot: &Snapshot) -> std::borrow::Cow<'_, [TagSample]> {
-    if snapshot.tags.is_sorted_by_key(|t| t.tag) {
-        std::borrow::Cow::Borrowed(&snapshot.tags)
-    } else {
-        let mut tags = snapshot.tags.clone();
-        tags.sort_by_key(|t| t.tag);
-        std::borrow::Cow::Owned(tags)
-    }
 }

@@ -25,6 +25,9 @@
 //! confidence of at least `min_confidence` and a slope above `min_bytes_per_hour`. Suspects are sorted by score,
 //! highest first.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::snapshot::{PoolKind, Snapshot, escape_tag};
 
 use super::render::{format_bytes, format_rate};
@@ -120,42 +123,34 @@ pub fn rank_suspects(trace: &[Snapshot], options: &SuspectOptions) -> Vec<Suspec
         return Vec::new();
     };
     let t0 = first.time_unix_ms;
-    // Every tag of the recording, in order; then one cursor per sample walks its sorted tag list, so memory
-    // holds one series at a time and the work is O(rows + tags × samples).
-    let mut all_tags: Vec<[u8; 4]> = trace
-        .iter()
-        .flat_map(|s| s.tags.iter().map(|t| t.tag))
-        .collect();
-    all_tags.sort_unstable();
-    all_tags.dedup();
-    let sorted: Vec<std::borrow::Cow<'_, [crate::snapshot::TagSample]>> = trace
-        .iter()
-        .map(|s| {
-            if s.tags.is_sorted_by_key(|t| t.tag) {
-                std::borrow::Cow::Borrowed(s.tags.as_slice())
-            } else {
-                let mut tags = s.tags.clone();
-                tags.sort_by_key(|t| t.tag);
-                std::borrow::Cow::Owned(tags)
-            }
-        })
-        .collect();
+    // A k-way merge of the samples' sorted tag lists: the heap holds each sample's next tag, so the rows of one
+    // tag come out together, in sample order. Memory holds one series at a time and the work is
+    // O(rows × log samples), whatever mix of tags the samples have.
+    let sorted: Vec<_> = trace.iter().map(Snapshot::sorted_tags).collect();
     let mut cursors = vec![0usize; trace.len()];
+    let mut next: BinaryHeap<Reverse<([u8; 4], usize)>> = sorted
+        .iter()
+        .enumerate()
+        .filter_map(|(i, tags)| tags.first().map(|t| Reverse((t.tag, i))))
+        .collect();
     let mut suspects = Vec::new();
     let mut series = [Series::default(), Series::default()];
-    for tag in all_tags {
+    while let Some(&Reverse((tag, _))) = next.peek() {
         for s in &mut series {
             s.hours.clear();
             s.bytes.clear();
             s.outstanding.clear();
         }
-        for ((snapshot, tags), cursor) in trace.iter().zip(&sorted).zip(&mut cursors) {
-            while tags.get(*cursor).is_some_and(|t| t.tag < tag) {
-                *cursor += 1;
+        while let Some(&Reverse((t, i))) = next.peek()
+            && t == tag
+        {
+            next.pop();
+            let (snapshot, tags) = (&trace[i], &sorted[i]);
+            let row = &tags[cursors[i]];
+            cursors[i] += 1;
+            if let Some(following) = tags.get(cursors[i]) {
+                next.push(Reverse((following.tag, i)));
             }
-            let Some(row) = tags.get(*cursor).filter(|t| t.tag == tag) else {
-                continue;
-            };
             let hours = (snapshot.time_unix_ms.wrapping_sub(t0)) as f64 / MS_PER_HOUR;
             for (pool, s) in PoolKind::ALL.into_iter().zip(&mut series) {
                 let c = row.counters(pool);
