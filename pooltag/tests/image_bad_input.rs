@@ -297,6 +297,32 @@ fn odd_missing_ranges_are_harmless() {
     assert!(!result.missing_code.is_empty());
 }
 
+#[test]
+fn a_zero_filled_missing_header_page_is_reported_as_missing() {
+    // A dump reader fills absent pages with zeros; the scanner must say the headers are missing rather than
+    // judge the zeros (no PE signature, machine 0, optional header magic 0).
+    let image = mapped(&driver("winpmem_x64.sys"));
+    let nt = nt_offset(&image);
+    let optional = optional_offset(&image);
+    for (at, len) in [(nt, 4), (nt + 4, 20), (optional, 2)] {
+        let mut damaged = image.clone();
+        damaged[at..at + len].fill(0);
+        let missing = at as u32..(at + len) as u32;
+        let error = scan(
+            &damaged,
+            ImageLayout::Mapped,
+            std::slice::from_ref(&missing),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            ImageError::HeadersMissing { rva: at as u32 },
+            "zeroed and missing at 0x{at:x}"
+        );
+        assert_one_line(&error);
+    }
+}
+
 /// A small image built here: headers, one executable section of `code` at RVA 0x1000, nothing else.
 fn tiny_image(code: &[u8], section_count_patch: Option<u16>) -> Vec<u8> {
     let mut file = driver("kprocesshacker_amd64.sys")[..0x400].to_vec();

@@ -168,11 +168,13 @@ fn normalise(mut ranges: Vec<Range<u32>>) -> Vec<Range<u32>> {
     merged
 }
 
-/// In the mapped layout, an error if a missing range covers any of the first `end` bytes.
-fn headers_present(input: &ImageInput<'_>, end: u32) -> Result<(), ImageError> {
+/// In the mapped layout, an error if a missing range covers any of the first `end` bytes. Checked before each
+/// header is read, so a zero-filled absent page is reported as missing, not as a bad signature or field.
+fn headers_present(input: &ImageInput<'_>, end: usize) -> Result<(), ImageError> {
     if input.layout != ImageLayout::Mapped {
         return Ok(());
     }
+    let end = u32::try_from(end).unwrap_or(u32::MAX);
     match input
         .missing
         .iter()
@@ -236,6 +238,8 @@ impl<'a> PeImage<'a> {
         }
         let e_lfanew = le_u32(bytes, 0x3c).unwrap_or(0) as usize;
         let nt = e_lfanew;
+        // The signature and the COFF file header.
+        headers_present(input, nt.saturating_add(24))?;
         let sig = bytes
             .get(nt..nt.saturating_add(4))
             .ok_or_else(|| truncated("PE signature (e_lfanew)", nt as u64, 4, len))?;
@@ -266,6 +270,7 @@ impl<'a> PeImage<'a> {
                 OPT_NUMBER_OF_RVA_AND_SIZES + 4
             )));
         }
+        headers_present(input, optional + optional_size)?;
         if optional + optional_size > len {
             return Err(truncated(
                 "optional header",
@@ -303,7 +308,7 @@ impl<'a> PeImage<'a> {
                 len,
             ));
         }
-        headers_present(input, (table + table_size) as u32)?;
+        headers_present(input, table + table_size)?;
         let mut sections = Vec::with_capacity(section_count as usize);
         for index in 0..section_count as usize {
             let at = table + index * SECTION_HEADER_SIZE;
