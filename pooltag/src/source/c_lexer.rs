@@ -280,21 +280,13 @@ pub(crate) fn find_subslice(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// pp-number: digits, letters, `_`, `.`, exponent signs after `e`/`E`/`p`/`P`, and digit separators `'`
 /// followed by an identifier character.
 fn scan_pp_number(c: &mut Cursor<'_>) {
-    let mut prev = 0u8;
-    while let Some(b) = c.peek(0) {
-        let take = b.is_ascii_alphanumeric()
+    c.bump_number(|prev, b, next| {
+        b.is_ascii_alphanumeric()
             || b == b'_'
             || b == b'.'
             || ((b == b'+' || b == b'-') && matches!(prev, b'e' | b'E' | b'p' | b'P'))
-            || (b == b'\''
-                && c.peek(1)
-                    .is_some_and(|n| n.is_ascii_alphanumeric() || n == b'_'));
-        if !take {
-            break;
-        }
-        prev = b;
-        c.bump();
-    }
+            || (b == b'\'' && next.is_some_and(|n| n.is_ascii_alphanumeric() || n == b'_'))
+    });
 }
 
 #[cfg(test)]

@@ -166,6 +166,19 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Step over the bytes of a number while `take(previous, byte, next)` holds (`previous` is 0 at the
+    /// first byte). The C pp-number and the Rust numeric literal differ only in `take`.
+    pub(crate) fn bump_number(&mut self, take: impl Fn(u8, u8, Option<u8>) -> bool) {
+        let mut previous = 0u8;
+        while let Some(b) = self.peek(0) {
+            if !take(previous, b, self.peek(1)) {
+                break;
+            }
+            previous = b;
+            self.bump();
+        }
+    }
+
     /// Remember where a token starts.
     pub(crate) fn mark(&self) -> Mark {
         Mark {
@@ -222,12 +235,7 @@ pub(crate) fn lex_punct(c: &mut Cursor<'_>) -> Token {
         .iter()
         .find(|p| c.starts_with(p))
         .map_or(1, |p| p.len());
-    if len == 1 {
-        // A stray non-ASCII byte cannot reach here (it starts an identifier), so one byte is one character.
-        c.bump();
-    } else {
-        c.bump_n(len);
-    }
+    c.bump_n(len);
     c.token(TokenKind::Punct, mark)
 }
 

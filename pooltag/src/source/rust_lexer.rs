@@ -240,18 +240,12 @@ fn utf8_width(first: u8) -> usize {
 
 fn scan_number(c: &mut Cursor<'_>) {
     let hex = c.starts_with(b"0x") || c.starts_with(b"0X");
-    let mut prev = 0u8;
-    while let Some(b) = c.peek(0) {
-        let take = b.is_ascii_alphanumeric()
+    c.bump_number(|prev, b, next| {
+        b.is_ascii_alphanumeric()
             || b == b'_'
-            || (b == b'.' && c.peek(1).is_some_and(|n| n.is_ascii_digit()) && !hex)
-            || ((b == b'+' || b == b'-') && matches!(prev, b'e' | b'E') && !hex);
-        if !take {
-            break;
-        }
-        prev = b;
-        c.bump();
-    }
+            || (b == b'.' && next.is_some_and(|n| n.is_ascii_digit()) && !hex)
+            || ((b == b'+' || b == b'-') && matches!(prev, b'e' | b'E') && !hex)
+    });
 }
 
 #[cfg(test)]
