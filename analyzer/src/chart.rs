@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::trend::render::in_binary_unit;
+
 /// One line of the chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -64,22 +66,16 @@ fn escape(text: &str) -> String {
 
 /// Bytes as the y axis shows them: `0`, `512 KiB`, `1.5 MiB`, `2 GiB`, `-1 MiB`.
 pub fn axis_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     if bytes < 0.0 {
         return format!("-{}", axis_bytes(-bytes));
     }
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
+    let (value, unit) = in_binary_unit(bytes);
     if value == 0.0 {
         "0".to_string()
     } else if value.fract() == 0.0 {
-        format!("{value:.0} {}", UNITS[unit])
+        format!("{value:.0} {unit}")
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{value:.1} {unit}")
     }
 }
 

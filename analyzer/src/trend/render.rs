@@ -16,24 +16,25 @@ pub const DIFF_SCHEMA: &str = "pooltop.diff/1";
 /// Version tag of the suspects JSON document.
 pub const SUSPECTS_SCHEMA: &str = "pooltop.suspects/1";
 
+/// A non-negative byte count in the largest binary unit (`B` to `PiB`) that keeps it at 1 or more: `(1.5, "KiB")`.
+pub(crate) fn in_binary_unit(bytes: f64) -> (f64, &'static str) {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    (value, UNITS[unit])
+}
+
 /// Bytes with binary units and one decimal: `512 B`, `1.5 KiB`, `3.2 MiB`, `-4.0 GiB`.
 pub fn format_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     let sign = if bytes < 0.0 { "-" } else { "" };
-    let mut value = bytes.abs();
-    if value < 1024.0 {
-        return format!("{sign}{value:.0} B");
+    match in_binary_unit(bytes.abs()) {
+        (value, "B") => format!("{sign}{value:.0} B"),
+        (value, unit) => format!("{sign}{value:.1} {unit}"),
     }
-    let mut unit = UNITS[0];
-    value /= 1024.0;
-    for next in &UNITS[1..] {
-        if value < 1024.0 {
-            break;
-        }
-        value /= 1024.0;
-        unit = next;
-    }
-    format!("{sign}{value:.1} {unit}")
 }
 
 /// A rate in bytes per hour with its sign: `+3.2 MiB/h`, `-512 B/h`.
