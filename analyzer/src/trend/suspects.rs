@@ -28,7 +28,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::snapshot::{PoolKind, Snapshot, escape_tag};
+use crate::snapshot::{PoolKind, Snapshot};
 
 use super::render::{format_bytes, format_rate};
 
@@ -63,7 +63,7 @@ impl Default for SuspectOptions {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Suspect {
     /// The tag bytes.
-    #[serde(serialize_with = "serialize_tag")]
+    #[serde(serialize_with = "crate::snapshot::tag::serde_tag::serialize")]
     pub tag: [u8; 4],
     /// The pool.
     pub pool: PoolKind,
@@ -95,10 +95,6 @@ pub struct Suspect {
     pub duration_hours: f64,
     /// One line for people: `grew in 47 of 50 intervals, +3.2 MiB/h, 1.0 MiB → 4.2 MiB over 1.0 h`.
     pub evidence: String,
-}
-
-fn serialize_tag<S: serde::Serializer>(tag: &[u8; 4], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&escape_tag(*tag))
 }
 
 /// Milliseconds per hour.
