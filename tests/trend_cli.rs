@@ -273,3 +273,36 @@ fn the_demo_recording_reports_the_demo_leaks() {
     top.sort();
     assert_eq!(top, leaks, "{ranked:?}");
 }
+
+#[test]
+fn report_over_traces_of_two_systems_says_so() {
+    let model = demo_trace_model(1_700_000_000_000, 60_000);
+    let samples = model.generate(20);
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = samples.split_at(10);
+    let mut paths = Vec::new();
+    for (i, part) in [first, second].into_iter().enumerate() {
+        let mut snaps = snapshots(part, model.counter_bits);
+        for s in &mut snaps {
+            s.identity.build = Some(19041 + i as u32);
+        }
+        let path = dir.path().join(format!("part{i}.jsonl"));
+        let mut bytes = Vec::new();
+        write_trace(&mut bytes, &snaps).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        paths.push(path);
+    }
+    let out = pooltop(&[
+        "report",
+        paths[0].to_str().unwrap(),
+        paths[1].to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: the samples come from 2 systems (DEMO build 19041, DEMO build 19042): their counters are not one series"
+        ),
+        "{stderr}"
+    );
+}

@@ -5,14 +5,14 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use pooltop_analyzer::chart::{ChartOptions, Series, line_chart};
-use pooltop_analyzer::snapshot::{PoolKind, Snapshot, escape_tag};
+use pooltop_analyzer::snapshot::{PoolKind, Snapshot, escape_tag, validate};
 use pooltop_analyzer::trend::diff::signed_delta;
 use pooltop_analyzer::trend::{
     SuspectOptions, format_rate, rank_suspects, render_suspects_csv, render_suspects_json,
     render_suspects_table,
 };
 
-use super::snapshots::{dump_snapshot, is_dump, trace_file};
+use super::snapshots::{dump_snapshot, is_dump, mixed_systems_warning, trace_file};
 use crate::cli::{ReportArgs, ReportFormat};
 
 /// A tag's bytes in one pool over the samples that have it, as growth since the first of them: a leak is a line
@@ -49,6 +49,12 @@ pub fn run(args: &ReportArgs, out: &mut impl Write) -> Result<()> {
         }
     }
     snapshots.sort_by_key(|s| s.time_unix_ms);
+    if args.traces.len() > 1 {
+        // Each trace was checked on reading; their combination is checked here (duplicate times, counters
+        // going back between sources, samples of different systems).
+        warnings.extend(validate(&mut snapshots).into_iter().map(|f| f.message));
+        warnings.extend(mixed_systems_warning(&snapshots));
+    }
     if snapshots.len() < 2 {
         bail!(
             "{} sample(s): a trend needs at least two (record more, or give several dumps)",

@@ -95,3 +95,31 @@ pub fn one_snapshot(spec: &str, symbol_path: Option<&str>) -> Result<(Snapshot, 
     };
     Ok((snapshot.clone(), warnings))
 }
+
+/// A warning when `snapshots` come from more than one system (different machines or builds): a trend across
+/// systems is rarely what was meant.
+pub fn mixed_systems_warning(snapshots: &[Snapshot]) -> Option<String> {
+    let mut systems: Vec<(Option<&str>, Option<u32>)> = snapshots
+        .iter()
+        .map(|s| (s.identity.machine.as_deref(), s.identity.build))
+        .collect();
+    systems.sort_unstable();
+    systems.dedup();
+    (systems.len() > 1).then(|| {
+        let named: Vec<String> = systems
+            .iter()
+            .map(|(machine, build)| {
+                format!(
+                    "{} build {}",
+                    machine.unwrap_or("unnamed machine"),
+                    build.map_or("unknown".to_string(), |b| b.to_string())
+                )
+            })
+            .collect();
+        format!(
+            "the samples come from {} systems ({}): their counters are not one series",
+            named.len(),
+            named.join(", ")
+        )
+    })
+}
