@@ -209,3 +209,35 @@ fn frame_reads_agree_with_kdmp_parser() {
     assert!(fault.reason.contains("page table"), "{}", fault.reason);
     assert!(mem.reads() > 0);
 }
+
+#[test]
+fn a_paged_out_table_at_the_top_of_the_address_space_ends_at_the_top() {
+    // PML4 entry 511 (0xFFFF_FF80_0000_0000..) non-zero but not valid: a paged-out PDPT covering the last
+    // 512 GiB. Walking up to the end of the address space (what `find` does for all of kernel space) must list
+    // its regions and stop there, not step past 2^64.
+    let built = build();
+    let dtb = built.dump.directory_table_base();
+    let mut dump = built.dump;
+    dump.write_phys(dtb + 511 * 8, &0x80u64.to_le_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("MEMORY.DMP");
+    dump.write_file(DumpFormat::KernelBitmap, &path).unwrap();
+    let frames = DumpFrames::open(&path).unwrap();
+    let mut tables = PageTables::new(frames.reader().unwrap(), dump.header_directory_table_base());
+    let top = 0u64.wrapping_sub(2 * MB2);
+    let found = regions(&mut tables, top, u64::MAX);
+    assert_eq!(
+        found,
+        vec![
+            Region {
+                va: top,
+                kind: RegionKind::PagedOut
+            },
+            Region {
+                va: top + MB2,
+                kind: RegionKind::PagedOut
+            },
+        ]
+    );
+}

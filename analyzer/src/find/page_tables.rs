@@ -264,13 +264,13 @@ impl<'d> PageTables<'d> {
                 if entry != 0 && level > 1 {
                     let from = va.max(start);
                     let to = va.saturating_add(span).min(end);
-                    let mut r = from & !(REGION_SIZE - 1);
-                    while r < to {
+                    // `to` saturates at the top of the address space: step with `step_by`, which stops
+                    // there instead of wrapping past 2^64.
+                    for r in ((from & !(REGION_SIZE - 1))..to).step_by(REGION_SIZE as usize) {
                         each(Region {
                             va: r,
                             kind: RegionKind::PagedOut,
                         });
-                        r += REGION_SIZE;
                     }
                 }
                 continue;
