@@ -69,13 +69,19 @@ impl PhysicalIndex {
         Self::from_sorted(dump.frames())
     }
 
-    /// A full dump's run table: the runs' pages back to back from file offset 0x2000.
+    /// A full dump's run table: the runs' pages back to back from file offset 0x2000, in table order (which
+    /// need not be frame order: the index is sorted by frame afterwards).
     pub fn from_runs(runs: &[(u64, u64)]) -> Self {
-        let mut index = Self::default();
+        let mut placed = Vec::with_capacity(runs.len());
         let mut offset = crate::dump::header::HEADER_SIZE;
         for &(first_pfn, frames) in runs.iter().filter(|r| r.1 > 0) {
-            index.push_run(first_pfn, frames, offset);
+            placed.push((first_pfn, frames, offset));
             offset = offset.saturating_add(frames.saturating_mul(PAGE_SIZE));
+        }
+        placed.sort_unstable_by_key(|r| r.0);
+        let mut index = Self::default();
+        for (first_pfn, frames, offset) in placed {
+            index.push_run(first_pfn, frames, offset);
         }
         index
     }
@@ -126,14 +132,18 @@ impl PhysicalIndex {
     }
 
     /// Appends frames `first_pfn..first_pfn + frames` at `file_offset`, merged into the last run when they
-    /// continue it both in frames and in the file.
+    /// continue it both in frames and in the file. Checked arithmetic: the public constructors take any numbers.
     fn push_run(&mut self, first_pfn: u64, frames: u64, file_offset: u64) {
-        self.frames += frames;
+        self.frames = self.frames.saturating_add(frames);
         if let Some(last) = self.runs.last_mut()
-            && last.first_pfn + last.frames == first_pfn
-            && last.file_offset + last.frames * PAGE_SIZE == file_offset
+            && last.first_pfn.checked_add(last.frames) == Some(first_pfn)
+            && last
+                .frames
+                .checked_mul(PAGE_SIZE)
+                .and_then(|b| last.file_offset.checked_add(b))
+                == Some(file_offset)
         {
-            last.frames += frames;
+            last.frames = last.frames.saturating_add(frames);
             return;
         }
         self.runs.push(FrameRun {
@@ -159,7 +169,12 @@ impl PhysicalIndex {
         let i = self.runs.partition_point(|r| r.first_pfn <= pfn);
         let run = self.runs.get(i.checked_sub(1)?)?;
         let into = pfn - run.first_pfn;
-        (into < run.frames).then(|| (run.file_offset + into * PAGE_SIZE, run.frames - into))
+        (into < run.frames).then(|| {
+            let offset = run
+                .file_offset
+                .saturating_add(into.saturating_mul(PAGE_SIZE));
+            (offset, run.frames - into)
+        })
     }
 
     /// Whether frame `pfn` is in the dump.
@@ -347,5 +362,29 @@ mod tests {
         assert_eq!(index.locate(10), Some((0xA000, 1)));
         assert_eq!(index.locate(11), None);
         assert!(!index.contains(u64::MAX));
+    }
+
+    #[test]
+    fn a_run_table_out_of_frame_order_is_located_by_frame() {
+        // Table order gives the file offsets: frames 0x100..0x102 at 0x2000, frame 0x10 at 0x4000.
+        let index = PhysicalIndex::from_runs(&[(0x100, 2), (0, 0), (0x10, 1)]);
+        assert_eq!(index.locate(0x10), Some((0x4000, 1)));
+        assert_eq!(index.locate(0x101), Some((0x3000, 1)));
+        assert_eq!(index.locate(0x11), None);
+        assert_eq!(index.frame_count(), 3);
+    }
+
+    #[test]
+    fn runs_at_the_end_of_the_numbers_do_not_overflow() {
+        // Not what a validated header gives, but the constructors are public: no panic, sane answers.
+        let index =
+            PhysicalIndex::from_runs(&[(u64::MAX - 1, 1), (u64::MAX, u64::MAX), (0, u64::MAX)]);
+        assert_eq!(index.frame_count(), u64::MAX);
+        assert_eq!(index.locate(0), Some((u64::MAX, u64::MAX)));
+        assert_eq!(index.locate(u64::MAX - 1), Some((0x2000, u64::MAX)));
+        assert_eq!(index.locate(u64::MAX), Some((0x3000, u64::MAX - 1)));
+        let index = PhysicalIndex::from_pages([(u64::MAX, u64::MAX), (0, u64::MAX - 0x10)]);
+        assert_eq!(index.run_count(), 2);
+        assert_eq!(index.locate(0xF_FFFF_FFFF_FFFF), Some((u64::MAX, 1)));
     }
 }
