@@ -7,18 +7,23 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
 
 mod common;
+/// The analyzer tests' helpers (built-in table entries from a fake kernel). Its PDB helpers locate data from the
+/// analyzer's manifest directory: not for use here.
+#[path = "../analyzer/tests/common/mod.rs"]
+mod fixture_symbols;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{DumpOnDisk, pooltop, pooltop_dump, stdout_ok, write_built, write_dump};
+use fixture_symbols::{known_field, leak};
 use pooltop_analyzer::analysis::{DumpAnalysis, SymbolOptions};
 use pooltop_analyzer::bigpool::read_big_pool;
-use pooltop_analyzer::symbols::known::{KnownField, KnownKernel, KnownRvas, KnownStruct};
+use pooltop_analyzer::symbols::known::KnownKernel;
 use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
 use pooltop_synth::dump::DumpFormat;
 use pooltop_synth::kernels::{self, FakeKernel};
 use pooltop_synth::scenario::demo::{DEMO_BIG_POOL_BASE, DEMO_POOLTAG, demo_scenario};
-use pooltop_synth::scenario::{BigPageTruth, BigPool, BuiltScenario, Scenario};
+use pooltop_synth::scenario::{BigPageTruth, BigPool, BuiltScenario, PlacedProcess, Scenario};
 
 const FORMATS: [DumpFormat; 3] = [
     DumpFormat::Full,
@@ -53,6 +58,16 @@ fn pool_name(pool: BigPool) -> &'static str {
         BigPool::NonPagedNx => "nonpaged-nx",
         BigPool::Paged => "paged",
     }
+}
+
+/// The process the scenario placed with `pid`.
+fn placed_process(dump: &DumpOnDisk, pid: u64) -> &PlacedProcess {
+    dump.built
+        .placed
+        .processes
+        .iter()
+        .find(|p| p.pid == pid)
+        .unwrap()
 }
 
 fn tag_text(tag: [u8; 4]) -> String {
@@ -250,13 +265,7 @@ fn every_era_and_format_lists_exactly_the_live_big_allocations() {
                 assert_eq!(a["session"], false, "{context}");
                 match (billed, truth.billed_pid) {
                     (true, Some(pid)) => {
-                        let placed = dump
-                            .built
-                            .placed
-                            .processes
-                            .iter()
-                            .find(|p| p.pid == pid)
-                            .unwrap();
+                        let placed = placed_process(&dump, pid);
                         assert_eq!(a["process"]["pid"], pid, "{context}");
                         assert_eq!(a["process"]["name"], placed.name.as_str(), "{context}");
                         assert_eq!(a["process"]["eprocess"], placed.eprocess, "{context}");
@@ -356,13 +365,7 @@ fn csv_lists_every_allocation_with_its_process() {
             let billed = kernel.big_page.process_billed.is_some();
             match (billed, truth.billed_pid) {
                 (true, Some(pid)) => {
-                    let placed = dump
-                        .built
-                        .placed
-                        .processes
-                        .iter()
-                        .find(|p| p.pid == pid)
-                        .unwrap();
+                    let placed = placed_process(&dump, pid);
                     assert_eq!(&r[8], format!("{:#x}", placed.eprocess));
                     assert_eq!(&r[9], pid.to_string());
                     assert_eq!(&r[10], placed.name);
@@ -441,13 +444,7 @@ fn table_lists_allocations_by_size_then_sums_by_tag() {
             let process = t
                 .billed_pid
                 .map(|pid| {
-                    let p = dump
-                        .built
-                        .placed
-                        .processes
-                        .iter()
-                        .find(|p| p.pid == pid)
-                        .unwrap();
+                    let p = placed_process(&dump, pid);
                     format!("{} ({pid})", p.name)
                 })
                 .unwrap_or_default();
@@ -743,53 +740,9 @@ fn table_options_before_the_view_are_refused_and_shared_options_go_anywhere() {
     assert!(table.starts_with(" Sorting by NonPaged Pool Consumed\n"));
 }
 
-fn known_field(name: &'static str, offset: u64, size: u64, bits: Option<(u8, u8)>) -> KnownField {
-    KnownField {
-        name,
-        offset: offset as u32,
-        size: size as u8,
-        bits,
-    }
-}
-
-fn leak<T>(items: Vec<T>) -> &'static [T] {
-    Box::leak(items.into_boxed_slice())
-}
-
-/// A built-in table entry for a fake kernel, from the fixture's own layout table and RVAs, as build.rs makes
+/// A built-in table entry for a fake kernel with every big-page member pooltop reads, as build.rs makes
 /// entries from the CSV of real kernels (which records no `ExpPoolBigEntriesInUse`).
 fn known_entry(kernel: &'static FakeKernel) -> KnownKernel {
-    let t = &kernel.tracker;
-    let mut tracker = vec![
-        known_field("Key", t.key.offset, t.key.size, None),
-        known_field(
-            "NonPagedAllocs",
-            t.non_paged_allocs.offset,
-            t.non_paged_allocs.size,
-            None,
-        ),
-        known_field(
-            "NonPagedFrees",
-            t.non_paged_frees.offset,
-            t.non_paged_frees.size,
-            None,
-        ),
-        known_field(
-            "NonPagedBytes",
-            t.non_paged_bytes.offset,
-            t.non_paged_bytes.size,
-            None,
-        ),
-        known_field(
-            "PagedAllocs",
-            t.paged_allocs.offset,
-            t.paged_allocs.size,
-            None,
-        ),
-        known_field("PagedFrees", t.paged_frees.offset, t.paged_frees.size, None),
-        known_field("PagedBytes", t.paged_bytes.offset, t.paged_bytes.size, None),
-    ];
-    tracker.sort_by_key(|f| f.offset);
     let b = &kernel.big_page;
     let bits = |f: &pooltop_synth::kernels::BitField| {
         (
@@ -819,38 +772,7 @@ fn known_entry(kernel: &'static FakeKernel) -> KnownKernel {
     if let Some(f) = b.process_billed {
         big_pages.push(known_field("ProcessBilled", f.offset, f.size, None));
     }
-    let rva = |name: &str| kernel.rva(name);
-    KnownKernel {
-        version: kernel.era,
-        os: "fixture",
-        store_key: kernel.pdb_store_key,
-        machine: 0x8664,
-        tracker: KnownStruct {
-            size: t.size as u32,
-            fields: leak(tracker),
-        },
-        big_pages: KnownStruct {
-            size: b.size as u32,
-            fields: leak(big_pages),
-        },
-        pool_header_size: kernel.pool_header.size as u32,
-        rvas: KnownRvas {
-            pool_track_table: rva("PoolTrackTable"),
-            pool_track_table_size: rva("PoolTrackTableSize"),
-            pool_track_table_mask: rva("PoolTrackTableMask"),
-            pool_big_page_table: rva("PoolBigPageTable"),
-            pool_big_page_table_size: rva("PoolBigPageTableSize"),
-            exp_pool_flags: None,
-            ex_pool_tag_tables: rva("ExPoolTagTables"),
-            exp_session_pool_track_table: rva("ExpSessionPoolTrackTable"),
-            pool_hit_tag: rva("PoolHitTag"),
-            kd_debugger_data_block: rva("KdDebuggerDataBlock"),
-            ps_loaded_module_list: rva("PsLoadedModuleList"),
-            mm_paged_pool_end: None,
-            mm_size_of_non_paged_pool_in_bytes: None,
-            ex_pool_state: None,
-        },
-    }
+    fixture_symbols::known_entry(kernel, big_pages)
 }
 
 #[test]

@@ -6,98 +6,38 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly; helpers unwrap too.
 
+mod common;
+
 use std::collections::BTreeMap;
+
+use common::{known_field, leak};
 
 use pooltop_analyzer::analysis::{DumpAnalysis, SymbolOptions};
 use pooltop_analyzer::kernel::SourceKind;
 use pooltop_analyzer::pool::TagUsage;
-use pooltop_analyzer::symbols::known::{KnownField, KnownKernel, KnownRvas, KnownStruct};
+use pooltop_analyzer::symbols::known::KnownKernel;
 use pooltop_analyzer::symbols::{SymbolEnv, SymbolPath};
 use pooltop_synth::dump::DumpFormat;
 use pooltop_synth::kernels::{self, FakeKernel};
 use pooltop_synth::scenario::demo::demo_scenario;
 use pooltop_synth::scenario::{Placement, TagTruth};
 
-fn leak<T>(items: Vec<T>) -> &'static [T] {
-    Box::leak(items.into_boxed_slice())
-}
-
-fn field(name: &'static str, offset: u64, size: u64) -> KnownField {
-    KnownField {
-        name,
-        offset: offset as u32,
-        size: size as u8,
-        bits: None,
-    }
-}
-
-/// A built-in table entry for a fake kernel, from the fixture's own layout table and linker-map RVAs.
+/// A built-in table entry for a fake kernel that records only the big-page members the pool counters need.
 fn known_entry(kernel: &'static FakeKernel) -> KnownKernel {
-    let t = &kernel.tracker;
-    let mut tracker = vec![
-        field("Key", t.key.offset, t.key.size),
-        field(
-            "NonPagedAllocs",
-            t.non_paged_allocs.offset,
-            t.non_paged_allocs.size,
-        ),
-        field(
-            "NonPagedFrees",
-            t.non_paged_frees.offset,
-            t.non_paged_frees.size,
-        ),
-        field(
-            "NonPagedBytes",
-            t.non_paged_bytes.offset,
-            t.non_paged_bytes.size,
-        ),
-        field("PagedAllocs", t.paged_allocs.offset, t.paged_allocs.size),
-        field("PagedFrees", t.paged_frees.offset, t.paged_frees.size),
-        field("PagedBytes", t.paged_bytes.offset, t.paged_bytes.size),
-    ];
-    tracker.sort_by_key(|f| f.offset);
     let b = &kernel.big_page;
-    let big_pages = vec![
-        field("Va", b.va.offset, b.va.size),
-        field("Key", b.key.offset, b.key.size),
-        field(
-            "NumberOfBytes",
-            b.number_of_bytes.offset,
-            b.number_of_bytes.size,
-        ),
-    ];
-    let rva = |name: &str| kernel.rva(name);
-    KnownKernel {
-        version: kernel.era,
-        os: "fixture",
-        store_key: kernel.pdb_store_key,
-        machine: 0x8664,
-        tracker: KnownStruct {
-            size: t.size as u32,
-            fields: leak(tracker),
-        },
-        big_pages: KnownStruct {
-            size: b.size as u32,
-            fields: leak(big_pages),
-        },
-        pool_header_size: kernel.pool_header.size as u32,
-        rvas: KnownRvas {
-            pool_track_table: rva("PoolTrackTable"),
-            pool_track_table_size: rva("PoolTrackTableSize"),
-            pool_track_table_mask: rva("PoolTrackTableMask"),
-            pool_big_page_table: rva("PoolBigPageTable"),
-            pool_big_page_table_size: rva("PoolBigPageTableSize"),
-            exp_pool_flags: None,
-            ex_pool_tag_tables: rva("ExPoolTagTables"),
-            exp_session_pool_track_table: rva("ExpSessionPoolTrackTable"),
-            pool_hit_tag: rva("PoolHitTag"),
-            kd_debugger_data_block: rva("KdDebuggerDataBlock"),
-            ps_loaded_module_list: rva("PsLoadedModuleList"),
-            mm_paged_pool_end: None,
-            mm_size_of_non_paged_pool_in_bytes: None,
-            ex_pool_state: None,
-        },
-    }
+    common::known_entry(
+        kernel,
+        vec![
+            known_field("Va", b.va.offset, b.va.size, None),
+            known_field("Key", b.key.offset, b.key.size, None),
+            known_field(
+                "NumberOfBytes",
+                b.number_of_bytes.offset,
+                b.number_of_bytes.size,
+                None,
+            ),
+        ],
+    )
 }
 
 fn by_tag(tags: &[TagUsage]) -> BTreeMap<[u8; 4], TagUsage> {
