@@ -241,3 +241,50 @@ fn a_paged_out_table_at_the_top_of_the_address_space_ends_at_the_top() {
         ]
     );
 }
+
+#[test]
+fn paged_out_regions_are_counted_as_one_job_minus_the_excluded_pages() {
+    // A paged-out PDPT under PML4 entry 511: 512 GiB, 2^27 pages, 262,144 regions of 2 MiB. Scanning all of it
+    // (as `find` does for kernel space) must neither make a job per region nor count a page twice: the pages
+    // excluded by two overlapping ranges and a partial one (8 + 1 pages) are left out of the count.
+    use pooltop_analyzer::find::block::{PageCounts, Problems};
+    use pooltop_analyzer::find::pool_header::{PoolHeaderLayout, TagSet};
+    use pooltop_analyzer::find::scan::{PageRule, ScanContext, plan_regions, scan_regions};
+    let built = build();
+    let dtb = built.dump.directory_table_base();
+    let mut dump = built.dump;
+    dump.write_phys(dtb + 511 * 8, &0x80u64.to_le_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("MEMORY.DMP");
+    dump.write_file(DumpFormat::KernelBitmap, &path).unwrap();
+    let frames = DumpFrames::open(&path).unwrap();
+    let mut tables = PageTables::new(frames.reader().unwrap(), dump.header_directory_table_base());
+    let start = 0xFFFF_FF80_0000_0000u64;
+    let mut missing = [PageCounts::default(); 2];
+    let mut problems = Problems::default();
+    let jobs = plan_regions(
+        &mut tables,
+        &[(start, u64::MAX, None)],
+        &mut missing,
+        &mut problems,
+    );
+    assert_eq!(jobs.len(), 1);
+    let exclude = [
+        (start + 0x1000, start + 0x5000),
+        (start + 0x3000, start + 0x9000),
+        (start + 0x10_0000, start + 0x10_0800),
+    ];
+    let tags = TagSet::parse(&["Zzz0".to_string()]).unwrap();
+    let cx = ScanContext {
+        rule: PageRule::ClassicChains,
+        header: &PoolHeaderLayout::X64,
+        tags: &tags,
+        keep_bytes: 0,
+        exclude: &exclude,
+    };
+    let scanned = scan_regions(&frames, dump.header_directory_table_base(), &jobs, &cx, 2).unwrap();
+    assert_eq!(scanned.pages[0].paged_out, (1u64 << 27) - 9);
+    assert_eq!(scanned.pages[0].present + scanned.pages[0].not_in_dump, 0);
+    assert_eq!(scanned.pages_scanned, 0);
+}

@@ -12,7 +12,7 @@ use super::FindError;
 use super::block::{Backend, BlockPool, BlockState, FoundBlock, PageCounts, Problems};
 use super::classic::{ChainOutcome, walk_classic_page};
 use super::header_scan::scan_heap_page;
-use super::page_tables::{PageState, PageTables, REGION_SIZE, Region};
+use super::page_tables::{PageState, PageTables, REGION_SIZE, Region, RegionKind};
 use super::physical::DumpFrames;
 use super::pool_header::{POOL_HEADER_SIZE, PoolHeader, PoolHeaderLayout, TagSet};
 use crate::dump::PAGE_SIZE;
@@ -47,14 +47,27 @@ pub fn plan_regions(
     missing: &mut [PageCounts; 2],
     problems: &mut Problems,
 ) -> Vec<RegionJob> {
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<RegionJob> = Vec::new();
     for &(range_start, range_end, pool) in ranges {
         let slot = usize::from(pool.is_some_and(BlockPool::is_paged));
         let mut each = |region: Region| {
+            let start = region.va.max(range_start);
+            let end = region.va.saturating_add(REGION_SIZE).min(range_end);
+            // Paged-out regions have nothing to read, only pages to count: consecutive ones become one job, so
+            // a dump whose upper tables are all paged out costs no memory per 2 MiB (see `count_paged_out`).
+            if region.kind == RegionKind::PagedOut
+                && let Some(last) = jobs.last_mut()
+                && last.region.kind == RegionKind::PagedOut
+                && last.pool == pool
+                && last.end == start
+            {
+                last.end = end;
+                return;
+            }
             jobs.push(RegionJob {
                 region,
-                start: region.va.max(range_start),
-                end: region.va.saturating_add(REGION_SIZE).min(range_end),
+                start,
+                end,
                 pool,
             });
         };
@@ -117,6 +130,43 @@ impl ScanContext<'_> {
         let i = self.exclude.partition_point(|&(start, _)| start <= va);
         i > 0 && va < self.exclude[i - 1].1
     }
+
+    /// The pages of a paged-out job (one or more consecutive paged-out regions) that count as paged out: those
+    /// of `job.start..job.end`, on the page grid of the first region, outside the excluded ranges. The same
+    /// pages a page-by-page walk would count, by arithmetic.
+    fn count_paged_out(&self, job: &RegionJob) -> u64 {
+        let base = job.region.va;
+        let first = base + (job.start - base) / PAGE_SIZE * PAGE_SIZE;
+        let last = base.saturating_add((job.end - base).div_ceil(PAGE_SIZE) * PAGE_SIZE);
+        let pages_in = |lo: u64, hi: u64| {
+            // Grid pages p with lo <= p < hi (lo rounded up onto the grid).
+            let lo = base + (lo.max(first) - base).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let hi = hi.min(last);
+            if hi > lo {
+                (hi - lo).div_ceil(PAGE_SIZE)
+            } else {
+                0
+            }
+        };
+        // The excluded ranges are sorted by start; overlapping ones (the kernel is listed twice) are merged so
+        // that no page is subtracted twice.
+        let mut excluded = 0u64;
+        let mut open: Option<(u64, u64)> = None;
+        for &(s, e) in self.exclude.iter().filter(|&&(s, e)| s < last && e > first) {
+            match &mut open {
+                Some((_, end)) if s <= *end => *end = (*end).max(e),
+                _ => {
+                    if let Some((lo, hi)) = open.replace((s, e)) {
+                        excluded += pages_in(lo, hi);
+                    }
+                }
+            }
+        }
+        if let Some((lo, hi)) = open {
+            excluded += pages_in(lo, hi);
+        }
+        pages_in(first, last).saturating_sub(excluded)
+    }
 }
 
 /// Scans `jobs` on `threads` threads, each with its own mapping of the dump and its own table cache.
@@ -168,8 +218,12 @@ fn scan_region(
     buf: &mut [u8],
     out: &mut RegionScan,
 ) {
-    let mut states = tables.pages(&job.region);
     let slot = usize::from(job.pool.is_some_and(BlockPool::is_paged));
+    if job.region.kind == RegionKind::PagedOut {
+        out.pages[slot].paged_out += cx.count_paged_out(job);
+        return;
+    }
+    let mut states = tables.pages(&job.region);
     let first = ((job.start - job.region.va) / PAGE_SIZE) as usize;
     let last = (job.end - job.region.va).div_ceil(PAGE_SIZE) as usize;
     for (i, state) in states.iter_mut().enumerate().take(last).skip(first) {
